@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"mustserv/internal/config"
+	"mustserv/internal/library"
+	"mustserv/internal/stream"
+	"mustserv/internal/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// usageError is a mistake on the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: mustserv <command> [arguments]
+
+commands:
+  serve [--config FILE] [--listen ADDR] [--data DIR] [--log-level LEVEL] [DIR...]
+                          serve the configured libraries and each DIR
+  config example          print a complete, commented configuration
+  config check FILE       validate a configuration file
+  version                 print the version
+`
+
+// run is the whole program: main only adds signals and the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "config":
+		return runConfig(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "mustserv", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	return v
+}
+
+func runConfig(args []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 1 && args[0] == "example":
+		_, err := stdout.Write(config.Example())
+		return err
+	case len(args) == 2 && args[0] == "check":
+		c, err := config.Load(args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d libraries)\n", args[1], len(c.Libraries))
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{"usage: mustserv config example | mustserv config check FILE"}
+}
+
+// loadServeConfig builds the configuration: defaults, then the file, then
+// MUSTSERV_* variables, then flags, then folders named on the command line.
+func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	file := fset.String("config", "", "configuration `file` (TOML)")
+	listen := fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000)")
+	data := fset.String("data", "", "data `dir`")
+	level := fset.String("log-level", "", "log `level`: debug, info, warn, error")
+	if err := fset.Parse(args); err != nil {
+		return config.Config{}, usageError{err.Error()}
+	}
+	cfg := config.Default()
+	if *file != "" {
+		var err error
+		if cfg, err = config.Load(*file); err != nil {
+			return config.Config{}, err
+		}
+	}
+	cfg.ApplyEnv(getenv)
+	if *listen != "" {
+		cfg.Server.Listen = *listen
+	}
+	if *data != "" {
+		cfg.Server.DataDir = *data
+	}
+	if *level != "" {
+		cfg.Log.Level = *level
+	}
+	for _, dir := range fset.Args() {
+		l, err := config.LibraryFromDir(dir)
+		if err != nil {
+			return config.Config{}, err
+		}
+		cfg.Libraries = append(cfg.Libraries, l)
+	}
+	if err := cfg.Validate(); err != nil {
+		return config.Config{}, err
+	}
+	return cfg, nil
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadServeConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log.Level, stderr)
+
+	dataDir, err := cfg.Server.ResolveDataDir(getenv)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	tree, err := library.Open(cfg.Libraries)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+
+	var trusted []netip.Prefix
+	for _, p := range cfg.Server.TrustedProxies {
+		pr, _ := config.ParsePrefix(p) // validated by config
+		trusted = append(trusted, pr)
+	}
+
+	var ready atomic.Bool
+	handler := web.New(web.Options{
+		Tree:           tree,
+		Stream:         stream.New(time.Duration(cfg.Server.WriteStall)),
+		Logger:         log,
+		Ready:          &ready,
+		TrustedProxies: trusted,
+		AccessLog:      cfg.Log.Access,
+	})
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// No WriteTimeout: it would cut every stream longer than it. The
+		// stream package sets a stall deadline per write instead.
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.Store(true)
+
+	url := "http://" + displayAddr(ln.Addr())
+	log.Info("serving", "url", url, "libraries", strings.Join(tree.Names(), ","), "data", dataDir, "version", version)
+	fmt.Fprintf(stdout, "mustserv: serving %d libraries at %s/\n", len(tree.Names()), url)
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Drain: /readyz turns 503, the listener closes, running streams
+	// finish within the grace period, then whatever is left is cut.
+	ready.Store(false)
+	grace := time.Duration(cfg.Server.ShutdownGrace)
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("grace period over, closing remaining connections", "err", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// displayAddr turns a listening address into one a browser can open: an
+// unspecified IP (":8000") becomes localhost.
+func displayAddr(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ap.Addr().IsUnspecified() {
+		return net.JoinHostPort("localhost", fmt.Sprint(ap.Port()))
+	}
+	return ap.String()
+}

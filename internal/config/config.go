@@ -1,0 +1,288 @@
+// Package config defines MuStServ's configuration: the Config struct, its
+// defaults, strict TOML loading (an unknown key is an error with file:line),
+// validation, and the few environment overrides (MUSTSERV_*).
+//
+// It does not read flags (cmd/mustserv does) and holds no global state: run
+// builds one Config and passes the parts each component needs.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default.
+type Config struct {
+	Server    Server    `toml:"server"`
+	Log       Log       `toml:"log"`
+	Libraries []Library `toml:"library"`
+}
+
+// Server holds the HTTP server's settings.
+type Server struct {
+	// Listen is the TCP address to listen on.
+	Listen string `toml:"listen"`
+	// DataDir holds the server's state; empty means the user's data
+	// directory ($XDG_DATA_HOME/mustserv or ~/.local/share/mustserv).
+	DataDir string `toml:"data_dir"`
+	// TrustedProxies lists the addresses (IPs or CIDRs) whose
+	// X-Forwarded-For/-Proto/-Host headers are believed.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections idle for this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// WriteStall cuts a response whose client accepts no bytes for this
+	// long. There is no overall write timeout: streams may run for hours.
+	WriteStall Duration `toml:"write_stall"`
+	// ShutdownGrace is how long running streams may go on after SIGTERM.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// MaxHeaderBytes caps the size of a request's headers.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+}
+
+// Log holds logging settings.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `toml:"level"`
+	// Access turns the per-request access log on or off.
+	Access bool `toml:"access"`
+}
+
+// Library is one named root of media files.
+type Library struct {
+	// Name is the first segment of the library's virtual paths.
+	Name string `toml:"name"`
+	// Path is the folder on disk.
+	Path string `toml:"path"`
+	// Dotfiles serves and lists names that start with a dot.
+	Dotfiles bool `toml:"dotfiles"`
+}
+
+// Default returns the configuration used when a key is not set. It must
+// match the shipped mustserv.example.toml (a test checks).
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:            "127.0.0.1:8000",
+			DataDir:           "",
+			TrustedProxies:    []string{},
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			WriteStall:        Duration(60 * time.Second),
+			ShutdownGrace:     Duration(30 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+		},
+		Log: Log{
+			Level:  "info",
+			Access: true,
+		},
+		Libraries: []Library{},
+	}
+}
+
+//go:embed example.toml
+var example []byte
+
+// Example returns the commented example configuration, which equals the
+// defaults.
+func Example() []byte { return bytes.Clone(example) }
+
+// Load reads the TOML file at path on top of the defaults and validates the
+// result. Unknown keys are errors that name the file and line.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (named name in errors) on top of the defaults and
+// validates the result.
+func Parse(name string, data []byte) (Config, error) {
+	c := Default()
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, decodeError(name, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// decodeError turns go-toml's errors into "file:line:col: message" lines.
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var msgs []string
+		for _, e := range strict.Errors {
+			row, col := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d:%d: unknown key %q", name, row, col, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Errorf("%s:%d:%d: %s", name, row, col, de.Error())
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// ApplyEnv overrides keys from MUSTSERV_LISTEN, MUSTSERV_DATA_DIR and
+// MUSTSERV_LOG_LEVEL when they are set and not empty.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("MUSTSERV_LISTEN"); v != "" {
+		c.Server.Listen = v
+	}
+	if v := getenv("MUSTSERV_DATA_DIR"); v != "" {
+		c.Server.DataDir = v
+	}
+	if v := getenv("MUSTSERV_LOG_LEVEL"); v != "" {
+		c.Log.Level = v
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	s := c.Server
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return fmt.Errorf("server.listen %q: %w", s.Listen, err)
+	}
+	for _, p := range s.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			return fmt.Errorf("server.trusted_proxies: %w", err)
+		}
+	}
+	for key, d := range map[string]Duration{
+		"server.read_header_timeout": s.ReadHeaderTimeout,
+		"server.idle_timeout":        s.IdleTimeout,
+		"server.write_stall":         s.WriteStall,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", key, d)
+		}
+	}
+	if s.ShutdownGrace < 0 {
+		return fmt.Errorf("server.shutdown_grace must not be negative, got %s", s.ShutdownGrace)
+	}
+	if s.MaxHeaderBytes < 4096 {
+		return fmt.Errorf("server.max_header_bytes must be at least 4096, got %d", s.MaxHeaderBytes)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	seen := map[string]bool{}
+	for i, l := range c.Libraries {
+		if err := ValidName(l.Name); err != nil {
+			return fmt.Errorf("library[%d].name: %w", i, err)
+		}
+		if seen[l.Name] {
+			return fmt.Errorf("library[%d].name %q is used twice", i, l.Name)
+		}
+		seen[l.Name] = true
+		if l.Path == "" {
+			return fmt.Errorf("library %q: path is empty", l.Name)
+		}
+	}
+	return nil
+}
+
+// ValidName reports whether s can name a library: it becomes the first
+// segment of URLs, so it must be a plain, visible path segment.
+func ValidName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty name")
+	case strings.HasPrefix(s, "."):
+		return fmt.Errorf("name %q starts with a dot", s)
+	case strings.ContainsAny(s, `/\`):
+		return fmt.Errorf("name %q contains a slash", s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("name %q contains a control character", s)
+		}
+	}
+	return nil
+}
+
+// LibraryFromDir makes a library of a folder given on the command line,
+// named after its base name.
+func LibraryFromDir(dir string) (Library, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Library{}, fmt.Errorf("library %s: %w", dir, err)
+	}
+	name := filepath.Base(abs)
+	if err := ValidName(name); err != nil {
+		return Library{}, fmt.Errorf("library %s: %w", dir, err)
+	}
+	return Library{Name: name, Path: abs}, nil
+}
+
+// ResolveDataDir returns DataDir, or the user's data directory when empty.
+func (s Server) ResolveDataDir(getenv func(string) string) (string, error) {
+	if s.DataDir != "" {
+		return s.DataDir, nil
+	}
+	if x := getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "mustserv"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("server.data_dir is empty and neither XDG_DATA_HOME nor HOME is set")
+	}
+	return filepath.Join(home, ".local", "share", "mustserv"), nil
+}
+
+// ParsePrefix parses an IP address or CIDR prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: %w", s, err)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Duration is a time.Duration written as "10s" or "1m30s" in TOML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration as Go does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// String formats the duration as Go does.
+func (d Duration) String() string { return time.Duration(d).String() }

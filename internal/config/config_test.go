@@ -1,0 +1,152 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestExampleEqualsDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := Parse("example.toml", Example())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Default(), got); diff != "" {
+		t.Errorf("example.toml differs from Default() (-default +example):\n%s", diff)
+	}
+}
+
+func TestShippedExampleIsTheEmbeddedOne(t *testing.T) {
+	t.Parallel()
+	shipped, err := os.ReadFile("../../mustserv.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shipped, Example()) {
+		t.Error("mustserv.example.toml differs from internal/config/example.toml; copy one onto the other")
+	}
+}
+
+// TestExampleMentionsEveryKey keeps the example complete: a key added to
+// Default but left out of the example would still compare equal.
+func TestExampleMentionsEveryKey(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{
+		"listen", "data_dir", "trusted_proxies", "read_header_timeout", "idle_timeout",
+		"write_stall", "shutdown_grace", "max_header_bytes", "level", "access",
+		"[[library]]", "name", "path", "dotfiles",
+	} {
+		if !bytes.Contains(Example(), []byte(key)) {
+			t.Errorf("example does not mention %q", key)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    func(*Config)
+		wantErr string
+	}{
+		{
+			name: "overrides and libraries",
+			in: "[server]\nlisten = \":9000\"\nwrite_stall = \"5s\"\n" +
+				"[[library]]\nname = \"Music\"\npath = \"/srv/music\"\n" +
+				"[[library]]\nname = \"Films\"\npath = \"/srv/films\"\ndotfiles = true\n",
+			want: func(c *Config) {
+				c.Server.Listen = ":9000"
+				c.Server.WriteStall = Duration(5 * time.Second)
+				c.Libraries = []Library{{Name: "Music", Path: "/srv/music"}, {Name: "Films", Path: "/srv/films", Dotfiles: true}}
+			},
+		},
+		{name: "unknown key names its line", in: "[server]\nlisten = \":9000\"\nlisen = 1\n", wantErr: "cfg.toml:3:1: unknown key \"server.lisen\""},
+		{name: "unknown section", in: "\n\n[sever]\nlisten = \"x\"\n", wantErr: "cfg.toml:3:"},
+		{name: "unknown library key", in: "[[library]]\nname = \"a\"\npath = \"/a\"\nroot = \"/b\"\n", wantErr: "cfg.toml:4:1: unknown key \"library.root\""},
+		{name: "syntax error has a line", in: "[server]\nlisten = \n", wantErr: "cfg.toml:2:"},
+		{name: "bad duration", in: "[server]\nidle_timeout = \"soon\"\n", wantErr: "cfg.toml:2:"},
+		{name: "zero stall", in: "[server]\nwrite_stall = \"0s\"\n", wantErr: "server.write_stall must be positive"},
+		{name: "bad listen", in: "[server]\nlisten = \"8000\"\n", wantErr: "server.listen"},
+		{name: "bad level", in: "[log]\nlevel = \"loud\"\n", wantErr: "log.level"},
+		{name: "bad proxy", in: "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n", wantErr: "trusted_proxies"},
+		{name: "duplicate library", in: "[[library]]\nname = \"a\"\npath = \"/a\"\n[[library]]\nname = \"a\"\npath = \"/b\"\n", wantErr: "used twice"},
+		{name: "library without path", in: "[[library]]\nname = \"a\"\n", wantErr: "path is empty"},
+		{name: "library with slash", in: "[[library]]\nname = \"a/b\"\npath = \"/a\"\n", wantErr: "slash"},
+		{name: "dot library", in: "[[library]]\nname = \"..\"\npath = \"/a\"\n", wantErr: "dot"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse("cfg.toml", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Default()
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"MUSTSERV_LISTEN": ":1234", "MUSTSERV_DATA_DIR": "/d", "MUSTSERV_LOG_LEVEL": "debug"}
+	c := Default()
+	c.ApplyEnv(func(k string) string { return env[k] })
+	if c.Server.Listen != ":1234" || c.Server.DataDir != "/d" || c.Log.Level != "debug" {
+		t.Errorf("ApplyEnv left %+v %+v", c.Server, c.Log)
+	}
+	c = Default()
+	c.ApplyEnv(func(string) string { return "" })
+	if diff := cmp.Diff(Default(), c); diff != "" {
+		t.Errorf("empty env changed the config:\n%s", diff)
+	}
+}
+
+func TestResolveDataDir(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		dir  string
+		env  map[string]string
+		want string
+	}{
+		{"explicit", "/x", nil, "/x"},
+		{"xdg", "", map[string]string{"XDG_DATA_HOME": "/xdg", "HOME": "/h"}, "/xdg/mustserv"},
+		{"home", "", map[string]string{"HOME": "/h"}, "/h/.local/share/mustserv"},
+	}
+	for _, tt := range tests {
+		got, err := Server{DataDir: tt.dir}.ResolveDataDir(func(k string) string { return tt.env[k] })
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+	if _, err := (Server{}).ResolveDataDir(func(string) string { return "" }); err == nil {
+		t.Error("no HOME: want an error")
+	}
+}
+
+func TestLibraryFromDir(t *testing.T) {
+	t.Parallel()
+	l, err := LibraryFromDir("/srv/My Music/")
+	if err != nil || l.Name != "My Music" || l.Path != "/srv/My Music" {
+		t.Errorf("got %+v, %v", l, err)
+	}
+	if _, err := LibraryFromDir("/"); err == nil {
+		t.Error("root folder: want an error (its base name is a slash)")
+	}
+}

@@ -1,0 +1,335 @@
+// Package library maps MuStServ's virtual tree, "<library name>/<path
+// inside it>", onto folders on disk, and guarantees that nothing outside a
+// library's root is ever opened: every path is checked segment by segment
+// and then opened through an os.Root, which also refuses symlinks that leave
+// the root.
+//
+// It does not index, probe or watch anything (that comes with the index);
+// it lists folders and walks them for playlists on demand.
+package library
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"mustserv/internal/config"
+	"mustserv/internal/media"
+)
+
+// ErrBadPath is returned for a virtual path that is malformed or tries to
+// leave its library: "..", backslashes, NUL or other control characters,
+// empty segments.
+var ErrBadPath = errors.New("bad path")
+
+// Tree is the set of libraries, in configuration order.
+type Tree struct {
+	libs   []*lib
+	byName map[string]*lib
+}
+
+type lib struct {
+	name     string
+	root     *os.Root
+	dotfiles bool
+}
+
+// Entry is one item of a folder listing.
+type Entry struct {
+	Name    string
+	Path    string // virtual path, "<library>/<...>/<name>"
+	IsDir   bool
+	Size    int64
+	ModTime time.Time
+	Kind    media.Kind
+}
+
+// Open opens the root of every library. A library whose folder cannot be
+// opened is an error naming it.
+func Open(libs []config.Library) (*Tree, error) {
+	t := &Tree{byName: make(map[string]*lib, len(libs))}
+	for _, l := range libs {
+		if err := config.ValidName(l.Name); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("library %q: %w", l.Name, err)
+		}
+		if _, dup := t.byName[l.Name]; dup {
+			t.Close()
+			return nil, fmt.Errorf("library %q is configured twice", l.Name)
+		}
+		root, err := os.OpenRoot(l.Path)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("library %q: %w", l.Name, err)
+		}
+		lb := &lib{name: l.Name, root: root, dotfiles: l.Dotfiles}
+		t.libs = append(t.libs, lb)
+		t.byName[l.Name] = lb
+	}
+	return t, nil
+}
+
+// Close releases the libraries' roots.
+func (t *Tree) Close() error {
+	var errs []error
+	for _, l := range t.libs {
+		errs = append(errs, l.root.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Names returns the libraries' names in configuration order.
+func (t *Tree) Names() []string {
+	names := make([]string, len(t.libs))
+	for i, l := range t.libs {
+		names[i] = l.name
+	}
+	return names
+}
+
+// resolve splits a virtual path into its library and the path inside it
+// ("." for the library's root), after checking every segment.
+func (t *Tree) resolve(vpath string) (*lib, string, error) {
+	name, rel, _ := strings.Cut(vpath, "/")
+	if err := checkSegment(name, false); err != nil {
+		return nil, "", err
+	}
+	l, ok := t.byName[name]
+	if !ok {
+		return nil, "", fmt.Errorf("library %q: %w", name, fs.ErrNotExist)
+	}
+	rel = strings.TrimSuffix(rel, "/")
+	if rel == "" {
+		return l, ".", nil
+	}
+	for seg := range strings.SplitSeq(rel, "/") {
+		if err := checkSegment(seg, l.dotfiles); err != nil {
+			return nil, "", err
+		}
+	}
+	return l, rel, nil
+}
+
+// checkSegment accepts one path segment. Hidden names are reported as not
+// existing, so that they cannot be probed for.
+func checkSegment(seg string, dotfiles bool) error {
+	switch {
+	case seg == "", seg == ".", seg == "..":
+		return fmt.Errorf("%w: segment %q", ErrBadPath, seg)
+	case strings.ContainsRune(seg, '\\'):
+		return fmt.Errorf("%w: backslash", ErrBadPath)
+	}
+	for i := 0; i < len(seg); i++ {
+		if c := seg[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w: control character", ErrBadPath)
+		}
+	}
+	if seg[0] == '.' && !dotfiles {
+		return fs.ErrNotExist
+	}
+	return nil
+}
+
+// Open opens the regular file at a virtual path. Folders are
+// fs.ErrNotExist here: they are browsed, not streamed.
+func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
+	l, rel, err := t.resolve(vpath)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := l.root.Open(rel)
+	if err != nil {
+		return nil, nil, classify(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, classify(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a regular file: %w", vpath, fs.ErrNotExist)
+	}
+	return f, fi, nil
+}
+
+// Stat describes the file or folder at a virtual path.
+func (t *Tree) Stat(vpath string) (fs.FileInfo, error) {
+	l, rel, err := t.resolve(vpath)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := l.root.Stat(rel)
+	return fi, classify(err)
+}
+
+// ReadDir lists the folder at a virtual path: folders first, then files,
+// each group sorted by name (case-insensitively). Hidden names are left out
+// unless the library shows dotfiles; symlinks are followed only inside the
+// root, and broken or escaping ones are left out.
+func (t *Tree) ReadDir(vpath string) ([]Entry, error) {
+	l, rel, err := t.resolve(vpath)
+	if err != nil {
+		return nil, err
+	}
+	f, err := l.root.Open(rel)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer f.Close()
+	des, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, classify(err)
+	}
+	prefix := l.name + "/"
+	if rel != "." {
+		prefix += rel + "/"
+	}
+	entries := make([]Entry, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if checkSegment(name, l.dotfiles) != nil {
+			continue
+		}
+		var fi fs.FileInfo
+		if de.Type()&fs.ModeSymlink != 0 {
+			fi, err = l.root.Stat(path.Join(rel, name))
+		} else {
+			fi, err = de.Info()
+		}
+		if err != nil {
+			continue // vanished, broken or escaping: not listable
+		}
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			continue
+		}
+		entries = append(entries, Entry{
+			Name:    name,
+			Path:    prefix + name,
+			IsDir:   fi.IsDir(),
+			Size:    fi.Size(),
+			ModTime: fi.ModTime(),
+			Kind:    media.KindOf(name),
+		})
+	}
+	slices.SortFunc(entries, compareEntries)
+	return entries, nil
+}
+
+func compareEntries(a, b Entry) int {
+	if a.IsDir != b.IsDir {
+		if a.IsDir {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(
+		cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
+		cmp.Compare(a.Name, b.Name),
+	)
+}
+
+// WalkLimits bound a walk so that a huge or looping tree cannot exhaust the
+// server.
+type WalkLimits struct {
+	MaxDepth int // folders below the start; 0 means 32
+	MaxItems int // entries reported; 0 means 10000
+}
+
+// ErrTooMany is returned by Walk when it stopped at WalkLimits.MaxItems.
+var ErrTooMany = errors.New("too many items")
+
+// Walk reports every playable file at or below a virtual path, in listing
+// order, depth first. A file path reports just that file. Symlinked folders
+// are not entered, so a link cycle cannot loop.
+func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(Entry) error) error {
+	if lim.MaxDepth <= 0 {
+		lim.MaxDepth = 32
+	}
+	if lim.MaxItems <= 0 {
+		lim.MaxItems = 10000
+	}
+	fi, err := t.Stat(vpath)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		if !media.Playable(fi.Name()) {
+			return nil
+		}
+		return fn(Entry{Name: fi.Name(), Path: strings.TrimSuffix(vpath, "/"), Size: fi.Size(), ModTime: fi.ModTime(), Kind: media.KindOf(fi.Name())})
+	}
+	n := 0
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := t.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.IsDir {
+				if depth >= lim.MaxDepth || t.isSymlink(e.Path) {
+					continue
+				}
+				if err := walk(e.Path, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if e.Kind != media.Audio && e.Kind != media.Video {
+				continue
+			}
+			if n >= lim.MaxItems {
+				return ErrTooMany
+			}
+			n++
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(strings.TrimSuffix(vpath, "/"), 0)
+}
+
+func (t *Tree) isSymlink(vpath string) bool {
+	l, rel, err := t.resolve(vpath)
+	if err != nil {
+		return true
+	}
+	fi, err := l.root.Lstat(rel)
+	return err != nil || fi.Mode()&fs.ModeSymlink != 0
+}
+
+// classify maps the errors of an os.Root to the ones callers act on.
+// os.Root reports a path that escapes the root (a symlink pointing outside)
+// with an error that is not an errno; to a client that is "not found", as
+// is a path through a file (ENOTDIR) or a symlink loop.
+func classify(err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		var errno syscall.Errno
+		if !errors.As(pe.Err, &errno) {
+			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
+		}
+		switch errno {
+		case syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL:
+			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
+		}
+	}
+	return err
+}

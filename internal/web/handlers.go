@@ -1,0 +1,75 @@
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"mustserv/internal/library"
+	"mustserv/internal/stream"
+)
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte("ok\n"))
+	})
+}
+
+// handleReadyz answers 200 while the server takes new work and 503 while it
+// starts or drains, so a load balancer stops sending it streams.
+func handleReadyz(ready *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if ready != nil && !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+}
+
+// handleStream serves a file's bytes. HEAD is served by the GET route.
+func handleStream(tree *library.Tree, st *stream.Server, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, fi, err := tree.Open(r.PathValue("path"))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		defer f.Close()
+		st.Serve(w, r, f, fi)
+	})
+}
+
+//go:embed ui/static
+var static embed.FS
+
+func handleStatic() http.Handler {
+	sub, err := fs.Sub(static, "ui")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// escapePath escapes each segment of a virtual path for use in a URL.
+func escapePath(vpath string) string {
+	segs := strings.Split(vpath, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}

@@ -1,0 +1,178 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// proxies is the list of trusted reverse proxies.
+type proxies []netip.Prefix
+
+func (p proxies) trusted(a netip.Addr) bool {
+	for _, pr := range p {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr returns the address of the TCP peer.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// client returns the address of the client: the TCP peer, or, when the peer
+// is a trusted proxy, the right-most address in X-Forwarded-For that is not
+// a trusted proxy itself (addresses to its left are the client's word).
+func (p proxies) client(r *http.Request) netip.Addr {
+	a := remoteAddr(r)
+	if len(p) == 0 || !p.trusted(a) {
+		return a
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			b, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return a
+			}
+			a = b.Unmap()
+			if !p.trusted(a) {
+				return a
+			}
+		}
+	}
+	return a
+}
+
+// base returns "scheme://host" as the client sees this server: from the
+// request, or from X-Forwarded-Proto/-Host when a trusted proxy sent them.
+func (p proxies) base(r *http.Request) string {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if len(p) > 0 && p.trusted(remoteAddr(r)) {
+		if v := firstToken(r.Header.Get("X-Forwarded-Proto")); v == "http" || v == "https" {
+			scheme = v
+		}
+		if v := firstToken(r.Header.Get("X-Forwarded-Host")); v != "" && validHost(v) {
+			host = v
+		}
+	}
+	return scheme + "://" + host
+}
+
+func firstToken(s string) string {
+	s, _, _ = strings.Cut(s, ",")
+	return strings.TrimSpace(s)
+}
+
+// validHost accepts host or host:port made of the characters a URL's
+// authority may hold, so a forwarded header cannot inject into playlists.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._:[]", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// logWriter records the status and the body bytes of a response. It keeps
+// io.ReaderFrom so that sendfile still reaches the connection.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *logWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *logWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+		w.bytes += n
+		return n, err
+	}
+	n, err := rf.ReadFrom(src)
+	w.bytes += n
+	return n, err
+}
+
+// accessLog logs one line per request once its response is done.
+func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		lw := &logWriter{ResponseWriter: w}
+		next.ServeHTTP(lw, r)
+		if lw.status == 0 {
+			lw.status = http.StatusOK
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", lw.status),
+			slog.Int64("bytes", lw.bytes),
+			slog.Duration("dur", time.Since(start)),
+			slog.String("client", p.client(r).String()),
+			slog.String("range", r.Header.Get("Range")),
+		)
+	})
+}
+
+// recoverPanics turns a panic in a handler into a logged 500, so no panic
+// reaches a client as a dropped connection with a stack trace in the log
+// only. http.ErrAbortHandler is re-raised: it means "drop the connection".
+func recoverPanics(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,60 @@
+// Package web is MuStServ's HTTP front end: the routes (all in routes.go),
+// the server-rendered pages for browsing and playing, playlists, health
+// endpoints, the access log, and the mapping of errors to status codes.
+//
+// It decides nothing about bytes on the wire for media (package stream
+// does) and holds no global state: New receives everything it uses.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+
+	"mustserv/internal/library"
+	"mustserv/internal/stream"
+)
+
+// Options are the collaborators of the web front end.
+type Options struct {
+	Tree   *library.Tree
+	Stream *stream.Server
+	Logger *slog.Logger
+	// Ready is reported by /readyz; nil means always ready.
+	Ready *atomic.Bool
+	// TrustedProxies may set X-Forwarded-For, -Proto and -Host.
+	TrustedProxies []netip.Prefix
+	// AccessLog logs one line per request at level info.
+	AccessLog bool
+}
+
+// Server is the HTTP handler of MuStServ.
+type Server struct {
+	opts    Options
+	proxies proxies
+	pages   *pages
+	handler http.Handler
+}
+
+// New builds the handler.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), pages: newPages()}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	var h http.Handler = mux
+	h = recoverPanics(h, opts.Logger)
+	if opts.AccessLog {
+		h = accessLog(h, opts.Logger, s.proxies)
+	}
+	s.handler = h
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
