@@ -1,0 +1,44 @@
+// Package testenv helps tests that need programs outside Go (ffmpeg, cvlc,
+// nginx, strace...): such a test skips with the reason on a developer's
+// machine that lacks the program, and fails in CI (CI=true), where .ci/run
+// installs every one of them, so a missing tool can never pass silently.
+//
+// It is imported by tests only and holds no state.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// NeedTool returns the path of program name. When it is missing the test
+// is skipped, or failed in CI.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if InCI() {
+		t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+	}
+	t.Skipf("%s not installed: %v", name, err)
+	return ""
+}
+
+// NeedRoot skips (or, in CI, fails) a test that must run as root, for
+// example to drop privileges for VLC with setpriv.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if InCI() {
+		t.Fatal("this test needs root in CI")
+	}
+	t.Skip("needs root")
+}
