@@ -145,7 +145,14 @@ func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := l.root.Open(rel)
+	// A trailing slash names a folder (open(2) says ENOTDIR for a file):
+	// "a.mp3/" must not be a second URL of a.mp3.
+	if strings.HasSuffix(vpath, "/") {
+		return nil, nil, fmt.Errorf("%s: %w", vpath, fs.ErrNotExist)
+	}
+	// O_NONBLOCK: a plain open(2) of a FIFO blocks until a writer comes,
+	// which would hang the request; O_NOCTTY: never adopt a terminal.
+	f, err := l.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, nil, classify(err)
 	}
@@ -158,7 +165,31 @@ func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: not a regular file: %w", vpath, fs.ErrNotExist)
 	}
+	// Local filesystems ignore O_NONBLOCK on regular files, but FUSE and
+	// some network filesystems pass it on; reads must block.
+	if err := setBlocking(f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", vpath, err)
+	}
 	return f, fi, nil
+}
+
+func setBlocking(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = clearNonblock(syscall.SetNonblock, fd) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// clearNonblock calls syscall.SetNonblock, whose descriptor is an int on
+// Unix and a Handle on Windows, without a file per platform.
+func clearNonblock[FD ~int | ~uintptr](set func(FD, bool) error, fd uintptr) error {
+	return set(FD(fd), false)
 }
 
 // Stat describes the file or folder at a virtual path.
@@ -257,11 +288,19 @@ func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(E
 	if lim.MaxItems <= 0 {
 		lim.MaxItems = 10000
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	fi, err := t.Stat(vpath)
 	if err != nil {
 		return err
 	}
 	if !fi.IsDir() {
+		// A trailing slash names a folder; and, as for Open and ReadDir,
+		// a FIFO or device is not there at all.
+		if strings.HasSuffix(vpath, "/") || !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: %w", vpath, fs.ErrNotExist)
+		}
 		if !media.Playable(fi.Name()) {
 			return nil
 		}
@@ -278,6 +317,11 @@ func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(E
 			return err
 		}
 		for _, e := range entries {
+			// Checked per entry, not per folder, so that a client that
+			// goes away stops a walk of one huge flat folder too.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if e.IsDir {
 				if depth >= lim.MaxDepth || t.isSymlink(e.Path) {
 					continue

@@ -72,7 +72,7 @@ var types = map[string]typeInfo{
 	".wmv":  {Video, "video/x-ms-wmv"},
 	".flv":  {Video, "video/x-flv"},
 	".3gp":  {Video, "video/3gpp"},
-	".m3u8": {Playlist, "application/vnd.apple.mpegurl"},
+	".m3u8": {Playlist, "audio/x-mpegurl"}, // not HLS's type: VLC 3 then refuses a plain M3U
 	".m3u":  {Playlist, "audio/x-mpegurl"},
 	".pls":  {Playlist, "audio/x-scpls"},
 	".xspf": {Playlist, "application/xspf+xml"},

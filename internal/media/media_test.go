@@ -20,7 +20,7 @@ func TestTypeOf(t *testing.T) {
 		{"dir.with.dots/x.FLAC", Audio, "audio/flac"},
 		{"film.mkv", Video, "video/x-matroska"},
 		{"clip.m2ts", Video, "video/mp2t"},
-		{"list.m3u8", Playlist, "application/vnd.apple.mpegurl"},
+		{"list.m3u8", Playlist, "audio/x-mpegurl"},
 		{"cover.JPG", Image, "image/jpeg"},
 		{"notes.txt", Other, "application/octet-stream"},
 		{"noext", Other, "application/octet-stream"},

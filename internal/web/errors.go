@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 // never carries err's text: it may name paths on disk.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := statusOf(err)
-	if code >= 500 {
+	// A cancelled request is a client that went away (or a server that
+	// is shutting down), not a failure to log.
+	if code >= 500 && !errors.Is(err, context.Canceled) {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	http.Error(w, http.StatusText(code), code)
@@ -27,6 +30,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return http.StatusForbidden
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

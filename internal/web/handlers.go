@@ -53,16 +53,36 @@ func handleStream(tree *library.Tree, st *stream.Server, log *slog.Logger) http.
 var static embed.FS
 
 func handleStatic() http.Handler {
-	sub, err := fs.Sub(static, "ui")
+	sub, err := fs.Sub(static, "ui/static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	files := http.FileServerFS(sub)
+	files := http.StripPrefix("/static", http.FileServerFS(assets{sub}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// assets serves files only: no folder listings, and a name fs.FS cannot
+// hold (invalid UTF-8, "..") is "not found", not the 500 that
+// http.FileServer makes of fs.ErrInvalid.
+type assets struct{ fs.FS }
+
+func (a assets) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	f, err := a.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return f, nil
 }
 
 // escapePath escapes each segment of a virtual path for use in a URL.

@@ -13,16 +13,15 @@ import (
 	"strings"
 
 	"mustserv/internal/library"
+	"mustserv/internal/media"
 )
 
-// playlistFormats maps a playlist extension to its content type and writer.
-var playlistFormats = map[string]struct {
-	ctype string
-	write func(*bytes.Buffer, []track)
-}{
-	".m3u8": {"application/vnd.apple.mpegurl", writeM3U8},
-	".pls":  {"audio/x-scpls", writePLS},
-	".xspf": {"application/xspf+xml", writeXSPF},
+// playlistFormats maps a playlist extension to its writer; the content type
+// comes from the media table, like every file's.
+var playlistFormats = map[string]func(*bytes.Buffer, []track){
+	".m3u8": writeM3U8,
+	".pls":  writePLS,
+	".xspf": writeXSPF,
 }
 
 // track is one entry of a playlist.
@@ -42,7 +41,7 @@ func handlePlaylist(tree *library.Tree, p proxies, log *slog.Logger) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vpath := r.PathValue("path")
 		ext := path.Ext(vpath)
-		format, ok := playlistFormats[ext]
+		write, ok := playlistFormats[ext]
 		if !ok {
 			writeError(w, r, log, fmt.Errorf("%w: playlist must end in .m3u8, .pls or .xspf", errBadRequest))
 			return
@@ -63,9 +62,10 @@ func handlePlaylist(tree *library.Tree, p proxies, log *slog.Logger) http.Handle
 			return
 		}
 		var buf bytes.Buffer
-		format.write(&buf, tracks)
+		write(&buf, tracks)
 		name := path.Base(vpath) + ext
-		w.Header().Set("Content-Type", format.ctype)
+		_, ctype := media.TypeOf(ext)
+		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))

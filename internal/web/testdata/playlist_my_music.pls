@@ -1,0 +1,27 @@
+[playlist]
+File1=http://mustserv.test:8080/stream/My%20Music/sub%20folder/deeper/z.ogg
+Title1=z
+Length1=-1
+File2=http://mustserv.test:8080/stream/My%20Music/sub%20folder/x%20y.mp3
+Title2=x y
+Length2=-1
+File3=http://mustserv.test:8080/stream/My%20Music/50%25%20off.mp3
+Title3=50% off
+Length3=-1
+File4=http://mustserv.test:8080/stream/My%20Music/a%20%231%3F.mp3
+Title4=a #1?
+Length4=-1
+File5=http://mustserv.test:8080/stream/My%20Music/film.mkv
+Title5=film
+Length5=-1
+File6=http://mustserv.test:8080/stream/My%20Music/quote%22d%20%27x%27.ogg
+Title6=quote"d 'x'
+Length6=-1
+File7=http://mustserv.test:8080/stream/My%20Music/Tom%20&%20Jerry%20%3Clive%3E.mp3
+Title7=Tom & Jerry <live>
+Length7=-1
+File8=http://mustserv.test:8080/stream/My%20Music/%C3%9Cn%C3%AFc%C3%B6d%C3%A9%20%E2%9C%93.flac
+Title8=Ünïcödé ✓
+Length8=-1
+NumberOfEntries=8
+Version=2
