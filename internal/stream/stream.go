@@ -11,9 +11,11 @@
 package stream
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -67,36 +69,29 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs
 		r2.Header.Del("Range")
 		r = &r2
 	}
-	bw := &bodyWriter{ResponseWriter: w, stall: s.stall}
-	defer bw.clearDeadline()
+	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done()}
+	defer bw.finish()
 	http.ServeContent(bw, r, fi.Name(), fi.ModTime(), f)
 }
 
 // acceptableRanges reports whether a Range header may be honoured: at most
 // MaxRanges ranges and, when there are several, in ascending order without
-// overlaps. Headers it cannot parse are left to http.ServeContent, which
-// answers them with 416.
+// overlaps (adjacent ranges are fine). It judges the ranges exactly as
+// http.ServeContent will parse them. Headers it cannot parse are left to
+// http.ServeContent, which answers them with 416, however many ranges they
+// have.
 func acceptableRanges(h string, size int64) bool {
-	spec, ok := strings.CutPrefix(h, "bytes=")
-	if !ok {
-		return true
-	}
-	if strings.Count(spec, ",") >= MaxRanges {
-		return false
-	}
-	if !strings.Contains(spec, ",") {
-		return true
-	}
-	rs, err := ParseRanges(h, size)
-	if err != nil {
-		return true
-	}
-	for i := 1; i < len(rs); i++ {
-		if rs[i].Start <= rs[i-1].End() {
-			return false
+	n := 0
+	sorted := true
+	var prev Range
+	err := scanRanges(h, size, func(r Range) {
+		if n > 0 && r.Start < prev.End() {
+			sorted = false
 		}
-	}
-	return true
+		n++
+		prev = r
+	})
+	return err != nil || n <= MaxRanges && sorted
 }
 
 // Range is one satisfiable byte range of a representation.
@@ -112,75 +107,99 @@ type errRange string
 
 func (e errRange) Error() string { return "invalid range: " + string(e) }
 
-// ParseRanges parses a Range header against a representation of size bytes
-// as RFC 9110 §14.1.2 defines it: "bytes=" then comma-separated first-last,
-// first- or -suffix specs. Specs that start past the end are dropped; if none
-// is left the result is empty with no error (unsatisfiable). A malformed
-// header is an error.
+// ParseRanges parses a Range header against a representation of size bytes:
+// "bytes=" then comma-separated first-last, first- or -suffix specs (RFC
+// 9110 §14.1.2), in the order given. Specs that start past the end are
+// dropped, and so is a suffix of 0 (unsatisfiable, §14.1.1); if none is
+// left the result is empty with no error. A malformed header is an error.
+//
+// It accepts exactly what http.ServeContent accepts, leniencies included:
+// a '+' before a number (strconv.ParseInt takes one), spaces and tabs
+// around specs and numbers, and any last-byte-pos in a spec that starts
+// past the end. The range policy relies on this: it must judge the ranges
+// ServeContent will serve.
 func ParseRanges(h string, size int64) ([]Range, error) {
+	var rs []Range
+	err := scanRanges(h, size, func(r Range) {
+		if r.Length > 0 {
+			rs = append(rs, r)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// scanRanges calls fn with each range of h, a Range header, that net/http's
+// parseRange would serve, in order: including the empty range it makes of
+// a suffix of 0. It mirrors parseRange (net/http/fs.go) step by step.
+func scanRanges(h string, size int64, fn func(Range)) error {
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok {
-		return nil, errRange("unit is not bytes")
+		return errRange("unit is not bytes")
 	}
-	var rs []Range
 	for ra := range strings.SplitSeq(spec, ",") {
-		ra = strings.TrimSpace(ra)
+		ra = textproto.TrimString(ra)
 		if ra == "" {
 			continue
 		}
 		first, last, ok := strings.Cut(ra, "-")
 		if !ok {
-			return nil, errRange("missing dash")
+			return errRange("missing dash")
 		}
-		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+		first, last = textproto.TrimString(first), textproto.TrimString(last)
 		if first == "" {
-			n, err := parseDigits(last)
+			// parseRange rejects "--0" here, though it takes "0--0" below.
+			if strings.HasPrefix(last, "-") {
+				return errRange("negative suffix")
+			}
+			n, err := parseNum(last)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			n = min(n, size)
-			if n > 0 {
-				rs = append(rs, Range{Start: size - n, Length: n})
-			}
+			fn(Range{Start: size - n, Length: n})
 			continue
 		}
-		start, err := parseDigits(first)
+		start, err := parseNum(first)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if start >= size {
+			// Unsatisfiable; net/http skips it before looking at last.
+			continue
 		}
 		end := size - 1
 		if last != "" {
-			e, err := parseDigits(last)
+			e, err := strconv.ParseInt(last, 10, 64)
 			if err != nil {
-				return nil, err
+				return errRange("not a number")
 			}
 			if e < start {
-				return nil, errRange("last before first")
+				return errRange("last before first")
 			}
 			end = min(e, size-1)
 		}
-		if start >= size {
-			continue
-		}
-		rs = append(rs, Range{Start: start, Length: end - start + 1})
+		fn(Range{Start: start, Length: end - start + 1})
 	}
-	return rs, nil
+	return nil
 }
 
-func parseDigits(s string) (int64, error) {
-	if s == "" || s[0] < '0' || s[0] > '9' {
-		return 0, errRange("not a number")
-	}
+// parseNum parses a byte position as net/http does, with
+// strconv.ParseInt: a leading '+' is accepted, and so is "-0".
+func parseNum(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	if err != nil || n < 0 {
 		return 0, errRange("not a number")
 	}
 	return n, nil
 }
 
-// Chunk sizes for bodyWriter: a stall deadline is set before each chunk, so
-// a chunk must be small enough for a slow client to take within the
-// deadline, and large enough that a fast one costs few system calls.
+// Chunk sizes for bodyWriter: a stall deadline is set before each chunk.
+// A chunk the client takes only part of within the deadline is resumed, so
+// the size sets how often the deadline is renewed, not how fast a client
+// must read: large enough that a fast client costs few system calls.
 const (
 	firstChunk = 64 << 10
 	minChunk   = 4 << 10
@@ -188,15 +207,21 @@ const (
 )
 
 // bodyWriter sets a write deadline of now+stall before every chunk of the
-// body, so a client that stops reading is cut while a slow but steady one
-// streams for as long as it likes. It keeps sendfile: ReadFrom hands each
-// chunk to the connection as an io.LimitedReader over the same source.
+// body, so a client that stops reading is cut (within two stalls of its
+// last read) while a slow but steady one streams for as long as it likes.
+// It keeps sendfile: ReadFrom hands each chunk to the connection as an
+// io.LimitedReader over the same source.
 type bodyWriter struct {
 	http.ResponseWriter
 	stall time.Duration
-	rc    *http.ResponseController
-	chunk int64
-	armed bool
+	// gone is the request context's Done channel: net/http closes it
+	// when a write to the connection fails or the client goes away.
+	gone   <-chan struct{}
+	rc     *http.ResponseController
+	chunk  int64
+	code   int
+	armed  bool
+	failed bool
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -213,22 +238,56 @@ func (w *bodyWriter) arm() {
 	}
 }
 
-// clearDeadline removes the deadline so that a kept-alive connection's next
-// response does not inherit it.
-func (w *bodyWriter) clearDeadline() {
+// finish flushes what net/http still buffers of the response under a
+// deadline, then removes the deadline so that a kept-alive connection's
+// next response does not inherit it. net/http holds back a body's first
+// 512 bytes until the handler returns, so a small range (Safari's first
+// request is bytes=0-1) or a 304 would otherwise be written after Serve
+// with no deadline at all, and a client that pipelines requests and
+// never reads would hold the connection forever.
+//
+// Flushing before the handler returns must not change the framing net/http
+// picks: it does not when Content-Length is declared (every 200 and 206
+// of ServeContent, HEAD included) and for a 304, which has no body. Error
+// pages (412, 416) have neither, so they are left to net/http.
+func (w *bodyWriter) finish() {
+	if !w.failed && (w.Header().Get("Content-Length") != "" || w.code == http.StatusNotModified) {
+		w.arm()
+		if w.armed {
+			w.rc.Flush()
+		}
+	}
 	if w.armed {
 		w.rc.SetWriteDeadline(time.Time{})
 	}
 }
 
+func (w *bodyWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
 func (w *bodyWriter) Write(p []byte) (int, error) {
 	w.arm()
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
 }
 
 // ReadFrom copies src in chunks sized to the client's observed speed: about
 // a quarter of the stall deadline's worth of bytes, within [minChunk,
 // maxChunk].
+//
+// A client that takes some but not all of a chunk within the deadline is
+// slow, not stalled (and the kernel's socket buffers make a chunk look
+// instant until they fill, so a chunk can be far larger than the client's
+// speed allows): when the source can seek, as the *os.File can, the chunk
+// resumes after the bytes sent under a new deadline. Only a deadline that
+// passes with no byte taken cuts the client. A source that cannot seek
+// (the pipe of a multipart body) cannot be resumed, because a copy may have
+// read more than it wrote.
 func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
@@ -238,6 +297,7 @@ func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 	if !ok {
 		lr = &io.LimitedReader{R: src, N: 1<<63 - 1}
 	}
+	seeker, _ := lr.R.(io.Seeker)
 	if w.chunk == 0 {
 		w.chunk = firstChunk
 	}
@@ -246,19 +306,53 @@ func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 	for lr.N > 0 {
 		chunk.N = min(lr.N, w.chunk)
 		want := chunk.N
+		pos := int64(-1)
+		if seeker != nil {
+			if p, err := seeker.Seek(0, io.SeekCurrent); err == nil {
+				pos = p
+			}
+		}
 		w.arm()
 		start := time.Now()
 		n, err := rf.ReadFrom(chunk)
+		took := max(time.Since(start), time.Microsecond)
 		total += n
 		lr.N -= n
-		if err != nil || n < want {
-			return total, err
+		if err != nil {
+			if !w.slow(n, pos, err) {
+				w.failed = true
+				return total, err
+			}
+			if _, err := seeker.Seek(pos+n, io.SeekStart); err != nil {
+				w.failed = true
+				return total, err
+			}
+		} else if n < want {
+			return total, nil
 		}
 		quarter := float64(w.stall) / 4
-		took := float64(max(time.Since(start), time.Microsecond))
-		w.chunk = min(max(int64(float64(n)*quarter/took), minChunk), maxChunk)
+		w.chunk = min(max(int64(float64(n)*quarter/float64(took)), minChunk), maxChunk)
 	}
 	return total, nil
+}
+
+// slow reports whether a chunk that ended with err after n bytes, read
+// from position pos of a seekable source (or -1), may be resumed: its
+// deadline passed after the client took some bytes, and nothing else
+// failed on the connection. The last condition matters because net/http
+// writes the headers and the first 512 bytes through a buffer whose write
+// errors it keeps (and reports by cancelling the request's context):
+// resuming after one would leave a hole in the body.
+func (w *bodyWriter) slow(n, pos int64, err error) bool {
+	if n == 0 || pos < 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	select {
+	case <-w.gone:
+		return false
+	default:
+		return true
+	}
 }
 
 // writerOnly hides ReadFrom so io.Copy does not recurse into it.
