@@ -153,7 +153,7 @@ func rangeStart(h string) int64 {
 }
 
 // servingLine is what serve prints on stdout once it listens.
-var servingLine = regexp.MustCompile(`(?m)^mustserv: serving (\d+) libraries at (http://\S+)/\n`)
+var servingLine = regexp.MustCompile(`(?m)^mustserv: serving (\d+) librar(?:y|ies) at (http://\S+)/\n`)
 
 // urlWriter collects stdout and reports the server's URL once the serving
 // line is complete.

@@ -206,7 +206,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	url := "http://" + displayAddr(ln.Addr())
 	log.Info("serving", "url", url, "libraries", strings.Join(tree.Names(), ","), "data", dataDir, "version", version)
-	fmt.Fprintf(stdout, "mustserv: serving %d libraries at %s/\n", len(tree.Names()), url)
+	libs := "libraries"
+	if len(tree.Names()) == 1 {
+		libs = "library"
+	}
+	fmt.Fprintf(stdout, "mustserv: serving %d %s at %s/\n", len(tree.Names()), libs, url)
 
 	select {
 	case err := <-serveErr:
