@@ -160,7 +160,14 @@ func TestVLCPlaysPlaylist(t *testing.T) {
 			// VLC exits 0 even when it found nothing to play in the
 			// playlist: the access log is what shows it played.
 			runTool(t, cmd)
-			t.Logf("VLC ran %v", time.Since(start).Round(time.Millisecond))
+			ran := time.Since(start)
+			t.Logf("VLC ran %v", ran.Round(time.Millisecond))
+			// --run-time=4 stops VLC after 4 s of playback; one that found
+			// nothing to play quits at once. A lower bound cannot flake
+			// on a loaded machine: load only makes VLC take longer.
+			if ran < 3*time.Second {
+				t.Errorf("VLC exited after %v, before 3 s of playback", ran)
+			}
 			s.Stop(t) // every request VLC made is now in the log
 			var playlist, media []accessLine
 			for _, l := range s.requests() {
