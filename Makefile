@@ -3,8 +3,9 @@ export GOTOOLCHAIN := go1.27.3
 
 .PHONY: build test check bench fuzz run
 
+# CGO_ENABLED=0: one static binary (net would otherwise link glibc's resolver).
 build:
-	go build -trimpath -ldflags='-s -w' -o bin/mustserv ./cmd/mustserv
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/mustserv ./cmd/mustserv
 
 # The README's test command: vet, format check, then every test with the race detector.
 test: check

@@ -12,11 +12,18 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// Once the drain began, a second signal kills the process at once.
-	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		// The first signal starts the drain; from then on a second one
+		// kills the process at once (the default action is restored
+		// before the drain begins, so no signal can fall in between).
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
+	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mustserv:", err)
 		os.Exit(exitCode(err))

@@ -40,6 +40,7 @@ type lib struct {
 	name     string
 	root     *os.Root
 	dotfiles bool
+	fast     fastOpener // openRegular's fast path, where the OS has one
 }
 
 // Entry is one item of a folder listing.
@@ -70,7 +71,7 @@ func Open(libs []config.Library) (*Tree, error) {
 			t.Close()
 			return nil, fmt.Errorf("library %q: %w", l.Name, err)
 		}
-		lb := &lib{name: l.Name, root: root, dotfiles: l.Dotfiles}
+		lb := &lib{name: l.Name, root: root, dotfiles: l.Dotfiles, fast: newFastOpener(l.Path)}
 		t.libs = append(t.libs, lb)
 		t.byName[l.Name] = lb
 	}
@@ -81,7 +82,7 @@ func Open(libs []config.Library) (*Tree, error) {
 func (t *Tree) Close() error {
 	var errs []error
 	for _, l := range t.libs {
-		errs = append(errs, l.root.Close())
+		errs = append(errs, l.root.Close(), l.fast.close())
 	}
 	return errors.Join(errs...)
 }
@@ -150,6 +151,16 @@ func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
 	if strings.HasSuffix(vpath, "/") {
 		return nil, nil, fmt.Errorf("%s: %w", vpath, fs.ErrNotExist)
 	}
+	f, fi, err := l.openRegular(rel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", vpath, err)
+	}
+	return f, fi, nil
+}
+
+// openRoot opens a regular file through the library's os.Root: the
+// portable way, used where openRegular has no faster one.
+func (l *lib) openRoot(rel string) (*os.File, fs.FileInfo, error) {
 	// O_NONBLOCK: a plain open(2) of a FIFO blocks until a writer comes,
 	// which would hang the request; O_NOCTTY: never adopt a terminal.
 	f, err := l.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
@@ -163,13 +174,13 @@ func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s: not a regular file: %w", vpath, fs.ErrNotExist)
+		return nil, nil, fmt.Errorf("not a regular file: %w", fs.ErrNotExist)
 	}
 	// Local filesystems ignore O_NONBLOCK on regular files, but FUSE and
 	// some network filesystems pass it on; reads must block.
 	if err := setBlocking(f); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", vpath, err)
+		return nil, nil, err
 	}
 	return f, fi, nil
 }
@@ -371,7 +382,7 @@ func classify(err error) error {
 			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
 		}
 		switch errno {
-		case syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL:
+		case syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV:
 			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
 		}
 	}

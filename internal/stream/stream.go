@@ -71,7 +71,61 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs
 	}
 	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done()}
 	defer bw.finish()
-	http.ServeContent(bw, r, fi.Name(), fi.ModTime(), f)
+	http.ServeContent(bw, r, fi.Name(), fi.ModTime(), &source{f: f, size: fi.Size()})
+}
+
+// source is the file being served, with its size known from the caller's
+// Stat: ServeContent's size probe (a Seek to the end and back) and its Seek
+// to a range's start then cost no system call. The kernel's file offset is
+// brought in line only before bytes are read or sent, which for a whole
+// file freshly opened is never. bodyWriter.ReadFrom hands the *os.File
+// itself to the connection, so sendfile still applies.
+type source struct {
+	f      *os.File
+	size   int64
+	off    int64 // the offset ServeContent works with
+	kernel int64 // the file's offset in the kernel, -1 when unknown
+}
+
+func (s *source) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	case io.SeekStart:
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	s.off = offset
+	return offset, nil
+}
+
+// sync moves the kernel's offset to s.off.
+func (s *source) sync() error {
+	if s.kernel == s.off {
+		return nil
+	}
+	if _, err := s.f.Seek(s.off, io.SeekStart); err != nil {
+		s.kernel = -1
+		return err
+	}
+	s.kernel = s.off
+	return nil
+}
+
+// Read serves the multipart path, which copies through a pipe.
+func (s *source) Read(p []byte) (int, error) {
+	if err := s.sync(); err != nil {
+		return 0, err
+	}
+	n, err := s.f.Read(p)
+	s.off += int64(n)
+	s.kernel = s.off
+	return n, err
 }
 
 // acceptableRanges reports whether a Range header may be honoured: at most
@@ -283,21 +337,21 @@ func (w *bodyWriter) Write(p []byte) (int, error) {
 // A client that takes some but not all of a chunk within the deadline is
 // slow, not stalled (and the kernel's socket buffers make a chunk look
 // instant until they fill, so a chunk can be far larger than the client's
-// speed allows): when the source can seek, as the *os.File can, the chunk
-// resumes after the bytes sent under a new deadline. Only a deadline that
-// passes with no byte taken cuts the client. A source that cannot seek
-// (the pipe of a multipart body) cannot be resumed, because a copy may have
-// read more than it wrote.
-func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
+// speed allows): when the body is a file (a *source), the chunk resumes
+// after the bytes sent under a new deadline. Only a deadline that passes
+// with no byte taken cuts the client. Any other reader (the pipe of a
+// multipart body) cannot be resumed, because a copy may have read more
+// than it wrote.
+func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
-		return io.Copy(writerOnly{w}, src)
+		return io.Copy(writerOnly{w}, r)
 	}
-	lr, ok := src.(*io.LimitedReader)
+	lr, ok := r.(*io.LimitedReader)
 	if !ok {
-		lr = &io.LimitedReader{R: src, N: 1<<63 - 1}
+		lr = &io.LimitedReader{R: r, N: 1<<63 - 1}
 	}
-	seeker, _ := lr.R.(io.Seeker)
+	src, resumable := lr.R.(*source)
 	if w.chunk == 0 {
 		w.chunk = firstChunk
 	}
@@ -306,11 +360,12 @@ func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 	for lr.N > 0 {
 		chunk.N = min(lr.N, w.chunk)
 		want := chunk.N
-		pos := int64(-1)
-		if seeker != nil {
-			if p, err := seeker.Seek(0, io.SeekCurrent); err == nil {
-				pos = p
+		if resumable {
+			if err := src.sync(); err != nil {
+				w.failed = true
+				return total, err
 			}
+			chunk.R = src.f // an *os.File: the connection uses sendfile
 		}
 		w.arm()
 		start := time.Now()
@@ -318,15 +373,17 @@ func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 		took := max(time.Since(start), time.Microsecond)
 		total += n
 		lr.N -= n
+		if resumable {
+			src.off += n
+			src.kernel = src.off
+		}
 		if err != nil {
-			if !w.slow(n, pos, err) {
+			if !resumable || !w.slow(n, err) {
 				w.failed = true
 				return total, err
 			}
-			if _, err := seeker.Seek(pos+n, io.SeekStart); err != nil {
-				w.failed = true
-				return total, err
-			}
+			// A copy that failed may have read further than it sent.
+			src.kernel = -1
 		} else if n < want {
 			return total, nil
 		}
@@ -336,15 +393,14 @@ func (w *bodyWriter) ReadFrom(src io.Reader) (int64, error) {
 	return total, nil
 }
 
-// slow reports whether a chunk that ended with err after n bytes, read
-// from position pos of a seekable source (or -1), may be resumed: its
-// deadline passed after the client took some bytes, and nothing else
-// failed on the connection. The last condition matters because net/http
-// writes the headers and the first 512 bytes through a buffer whose write
-// errors it keeps (and reports by cancelling the request's context):
-// resuming after one would leave a hole in the body.
-func (w *bodyWriter) slow(n, pos int64, err error) bool {
-	if n == 0 || pos < 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+// slow reports whether a chunk that ended with err after n bytes may be
+// resumed: its deadline passed after the client took some bytes, and
+// nothing else failed on the connection. The last condition matters
+// because net/http writes the headers and the first 512 bytes through a
+// buffer whose write errors it keeps (and reports by cancelling the
+// request's context): resuming after one would leave a hole in the body.
+func (w *bodyWriter) slow(n int64, err error) bool {
+	if n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
 	select {
