@@ -1,0 +1,161 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"mustserv/internal/config"
+	"mustserv/internal/library"
+	"mustserv/internal/stream"
+)
+
+// benchServer serves a library "media" holding small.bin (4 KiB) with the
+// access log on, formatted by slog's TextHandler as run.go does, into
+// io.Discard: the formatting is measured, the disk is not.
+func benchServer(b *testing.B, size int) *httptest.Server {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "media")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "small.bin"), make([]byte, size), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	tree, err := library.Open([]config.Library{{Name: "media", Path: dir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tree.Close() })
+	s := New(Options{
+		Tree:      tree,
+		Stream:    stream.New(time.Duration(config.Default().Server.WriteStall)),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AccessLog: true,
+	})
+	ts := httptest.NewServer(s)
+	b.Cleanup(ts.Close)
+	return ts
+}
+
+// BenchmarkStreamSmallFile is a player fetching a 4 KiB file again and
+// again over one kept-alive connection: the per-request cost of the whole
+// path (routing, access log, library open, stream headers, body). Client
+// and server share the process, so allocs/op counts both sides.
+func BenchmarkStreamSmallFile(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"4KiB", 4 << 10},
+		{"64KiB", 64 << 10},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ts := benchServer(b, tc.size)
+			url := ts.URL + "/stream/media/small.bin"
+			c := ts.Client()
+			buf := make([]byte, 64<<10)
+			b.SetBytes(int64(tc.size))
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.CopyBuffer(io.Discard, resp.Body, buf)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || n != int64(tc.size) {
+					b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAccessLog is the access-log middleware alone around a handler
+// that writes nothing: its own allocations and formatting per request.
+func BenchmarkAccessLog(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}), log, nil)
+	r := httptest.NewRequest("GET", "/stream/media/small.bin", nil)
+	r.RemoteAddr = "192.0.2.7:41234"
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
+
+// TestAccessLogLine pins the line the benchmarked middleware writes: the
+// same keys, in the same order, as Logger.LogAttrs wrote them.
+func TestAccessLogLine(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "dur" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write([]byte("abc"))
+	}), log, nil)
+	r := httptest.NewRequest("GET", "/stream/a/b.mp3", nil)
+	r.RemoteAddr = "192.0.2.7:41234"
+	r.Header.Set("Range", "bytes=0-")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	want := `level=INFO msg=request method=GET path=/stream/a/b.mp3 status=206 bytes=3 client=192.0.2.7 range="bytes=0-"` + "\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("access log line (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientString checks the access log's shortcut against the full
+// parse for every shape of RemoteAddr.
+func TestClientString(t *testing.T) {
+	t.Parallel()
+	trusted := proxies{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		name   string
+		remote string
+		xff    string
+		p      proxies
+	}{
+		{"ipv4", "192.0.2.7:41234", "", nil},
+		{"ipv6", "[2001:db8::1]:80", "", nil},
+		{"loopback6", "[::1]:80", "", nil},
+		{"mapped", "[::ffff:192.0.2.7]:80", "", nil},
+		{"zone", "[fe80::1%eth0]:80", "", nil},
+		{"leading zero", "192.0.02.7:80", "", nil},
+		{"no port", "192.0.2.7", "", nil},
+		{"garbage", "pipe", "", nil},
+		{"proxy", "10.0.0.1:80", "198.51.100.9", trusted},
+		{"untrusted peer", "192.0.2.7:80", "198.51.100.9", trusted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			if got, want := tc.p.clientString(r), tc.p.client(r).String(); got != want {
+				t.Errorf("clientString(%q) = %q, want %q", tc.remote, got, want)
+			}
+		})
+	}
+}
