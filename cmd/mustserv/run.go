@@ -184,6 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ready:          &ready,
 		TrustedProxies: trusted,
 		AccessLog:      cfg.Log.Access,
+		WriteStall:     time.Duration(cfg.Server.WriteStall),
 	})
 
 	srv := &http.Server{

@@ -270,12 +270,9 @@ type bodyWriter struct {
 	stall time.Duration
 	// gone is the request context's Done channel: net/http closes it
 	// when a write to the connection fails or the client goes away.
-	gone   <-chan struct{}
-	rc     *http.ResponseController
-	chunk  int64
-	code   int
-	armed  bool
-	failed bool
+	gone  <-chan struct{}
+	rc    *http.ResponseController
+	chunk int64
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -287,47 +284,22 @@ func (w *bodyWriter) arm() {
 	}
 	// An error means the connection cannot take deadlines (HTTP/2 test
 	// recorders); the stream then goes on without one.
-	if w.rc.SetWriteDeadline(time.Now().Add(w.stall)) == nil {
-		w.armed = true
-	}
+	w.rc.SetWriteDeadline(time.Now().Add(w.stall))
 }
 
-// finish flushes what net/http still buffers of the response under a
-// deadline, then removes the deadline so that a kept-alive connection's
-// next response does not inherit it. net/http holds back a body's first
-// 512 bytes until the handler returns, so a small range (Safari's first
-// request is bytes=0-1) or a 304 would otherwise be written after Serve
-// with no deadline at all, and a client that pipelines requests and
-// never reads would hold the connection forever.
-//
-// Flushing before the handler returns must not change the framing net/http
-// picks: it does not when Content-Length is declared (every 200 and 206
-// of ServeContent, HEAD included) and for a 304, which has no body. Error
-// pages (412, 416) have neither, so they are left to net/http.
-func (w *bodyWriter) finish() {
-	if !w.failed && (w.Header().Get("Content-Length") != "" || w.code == http.StatusNotModified) {
-		w.arm()
-		if w.armed {
-			w.rc.Flush()
-		}
-	}
-	if w.armed {
-		w.rc.SetWriteDeadline(time.Time{})
-	}
-}
-
-func (w *bodyWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
+// finish arms one last deadline for what net/http writes after the
+// handler returns: it holds back a body's first 512 bytes (all of a small
+// range, such as Safari's first request, bytes=0-1), and writes a 304's or
+// an error page's (412, 416) headers then. Without it a client that
+// pipelines requests and never reads would hold the connection forever.
+// net/http clears the write deadline itself once the response is finished
+// (server.go, right after finishRequest), so a kept-alive connection's
+// next response does not inherit it.
+func (w *bodyWriter) finish() { w.arm() }
 
 func (w *bodyWriter) Write(p []byte) (int, error) {
 	w.arm()
-	n, err := w.ResponseWriter.Write(p)
-	if err != nil {
-		w.failed = true
-	}
-	return n, err
+	return w.ResponseWriter.Write(p)
 }
 
 // ReadFrom copies src in chunks sized to the client's observed speed: about
@@ -362,7 +334,6 @@ func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 		want := chunk.N
 		if resumable {
 			if err := src.sync(); err != nil {
-				w.failed = true
 				return total, err
 			}
 			chunk.R = src.f // an *os.File: the connection uses sendfile
@@ -379,7 +350,6 @@ func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 		}
 		if err != nil {
 			if !resumable || !w.slow(n, err) {
-				w.failed = true
 				return total, err
 			}
 			// A copy that failed may have read further than it sent.

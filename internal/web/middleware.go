@@ -190,6 +190,21 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
 	})
 }
 
+// writeDeadline gives every response a write deadline of now+d: a client
+// that pipelines requests and reads no answers is cut after d instead of
+// holding a connection and a goroutine for ever (there is no overall
+// WriteTimeout, which would cut long streams). Pages and playlists are
+// small; package stream renews the deadline before every chunk of a body,
+// so a stream lasts as long as its client keeps reading. net/http clears
+// the deadline after each response.
+func writeDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An error means the writer takes no deadlines (a test recorder).
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		next.ServeHTTP(w, r)
+	})
+}
+
 // recoverPanics turns a panic in a handler into a logged 500, so no panic
 // reaches a client as a dropped connection with a stack trace in the log
 // only. http.ErrAbortHandler is re-raised: it means "drop the connection".

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"mustserv/internal/library"
 	"mustserv/internal/stream"
@@ -27,6 +28,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// AccessLog logs one line per request at level info.
 	AccessLog bool
+	// WriteStall bounds how long any response may wait on a client that
+	// reads nothing; 0 means no bound. Streams renew it per chunk.
+	WriteStall time.Duration
 }
 
 // Server is the HTTP handler of MuStServ.
@@ -47,6 +51,9 @@ func New(opts Options) *Server {
 	s.routes(mux)
 	var h http.Handler = mux
 	h = recoverPanics(h, opts.Logger)
+	if opts.WriteStall > 0 {
+		h = writeDeadline(h, opts.WriteStall)
+	}
 	if opts.AccessLog {
 		h = accessLog(h, opts.Logger, s.proxies)
 	}
