@@ -12,6 +12,7 @@ package stream
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -60,14 +61,17 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs
 	h["Content-Type"] = []string{ctype}
 	h["Etag"] = []string{ETag(fi)}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
-	if rg := r.Header.Get("Range"); rg != "" && !acceptableRanges(rg, fi.Size()) {
-		// RFC 9110 §14.2: a server MAY ignore a Range header with many
-		// small or unsorted or overlapping ranges; ignoring sends the
-		// whole representation with 200, never a huge multipart body.
-		r2 := *r
-		r2.Header = r.Header.Clone()
-		r2.Header.Del("Range")
-		r = &r2
+	if rg := r.Header.Get("Range"); rg != "" {
+		if h, changed := rangePolicy(rg, fi.Size()); changed {
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			if h == "" {
+				r2.Header.Del("Range")
+			} else {
+				r2.Header.Set("Range", h)
+			}
+			r = &r2
+		}
 	}
 	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done()}
 	defer bw.finish()
@@ -128,24 +132,60 @@ func (s *source) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// acceptableRanges reports whether a Range header may be honoured: at most
-// MaxRanges ranges and, when there are several, in ascending order without
-// overlaps (adjacent ranges are fine). It judges the ranges exactly as
-// http.ServeContent will parse them. Headers it cannot parse are left to
-// http.ServeContent, which answers them with 416, however many ranges they
-// have.
-func acceptableRanges(h string, size int64) bool {
-	n := 0
+// rangePolicy decides what becomes of a Range header before
+// http.ServeContent sees it, judging the ranges exactly as ServeContent
+// will parse them. It returns the header to use ("" for none) and whether
+// that differs from h:
+//   - more than MaxRanges ranges, or several that are not in ascending
+//     order without overlaps (adjacent ones are fine), are ignored: the
+//     whole representation with 200, never a huge multipart body (RFC 9110
+//     §14.2 allows ignoring them);
+//   - a suffix of zero bytes ("-0") is unsatisfiable (§14.1.1), but
+//     net/http answers it with a 206 whose Content-Range is invalid
+//     ("bytes 5000-4999/5000", golang/go#81262): such specs are dropped,
+//     and a header left with none asks for a range past the end, so that
+//     ServeContent answers 416 with "Content-Range: bytes */size" after
+//     checking preconditions as usual.
+//
+// A header it cannot parse is left to ServeContent, which answers it with
+// 416, however many ranges it has.
+func rangePolicy(h string, size int64) (string, bool) {
+	n, empty := 0, 0
 	sorted := true
 	var prev Range
 	err := scanRanges(h, size, func(r Range) {
+		if r.Length == 0 {
+			empty++
+			return
+		}
 		if n > 0 && r.Start < prev.End() {
 			sorted = false
 		}
 		n++
 		prev = r
 	})
-	return err != nil || n <= MaxRanges && sorted
+	switch {
+	case err != nil:
+		return h, false
+	case n > MaxRanges || !sorted:
+		return "", true
+	case empty == 0:
+		return h, false
+	case n == 0:
+		return "bytes=" + strconv.FormatInt(size, 10) + "-", true
+	}
+	var b strings.Builder
+	b.WriteString("bytes=")
+	scanRanges(h, size, func(r Range) {
+		if r.Length == 0 {
+			return
+		}
+		if b.Len() > len("bytes=") {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d-%d", r.Start, r.End()-1)
+	})
+	return b.String(), true
 }
 
 // Range is one satisfiable byte range of a representation.
