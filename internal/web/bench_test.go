@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -155,6 +156,60 @@ func TestClientString(t *testing.T) {
 			}
 			if got, want := tc.p.clientString(r), tc.p.client(r).String(); got != want {
 				t.Errorf("clientString(%q) = %q, want %q", tc.remote, got, want)
+			}
+		})
+	}
+}
+
+// failingWriter is a connection that took n bytes and then broke.
+type failingWriter struct {
+	*httptest.ResponseRecorder
+	n int
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		w.ResponseRecorder.Write(p[:w.n])
+		return w.n, errors.New("write: broken pipe")
+	}
+	w.n -= len(p)
+	return w.ResponseRecorder.Write(p)
+}
+
+// TestAccessLogHeadAndCut: a HEAD line counts no body bytes (net/http
+// drops them), and a response the client did not get whole says so.
+func TestAccessLogHeadAndCut(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		method string
+		w      func() http.ResponseWriter
+		want   string
+	}{
+		{"HEAD", "HEAD", func() http.ResponseWriter { return httptest.NewRecorder() },
+			`level=INFO msg=request method=HEAD path=/x status=200 bytes=0 client=192.0.2.7 range=""` + "\n"},
+		{"cut", "GET", func() http.ResponseWriter { return &failingWriter{httptest.NewRecorder(), 2} },
+			`level=INFO msg=request method=GET path=/x status=200 bytes=2 client=192.0.2.7 range="" err="write: broken pipe"` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out strings.Builder
+			log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey || a.Key == "dur" {
+						return slog.Attr{}
+					}
+					return a
+				},
+			}))
+			h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte("abc"))
+			}), log, nil)
+			r := httptest.NewRequest(tc.method, "/x", nil)
+			r.RemoteAddr = "192.0.2.7:41234"
+			h.ServeHTTP(tc.w(), r)
+			if diff := cmp.Diff(tc.want, out.String()); diff != "" {
+				t.Errorf("access log line (-want +got):\n%s", diff)
 			}
 		})
 	}

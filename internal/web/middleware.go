@@ -117,6 +117,14 @@ type logWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	err    error // the first write error: the client got a cut response
+}
+
+func (w *logWriter) note(n int64, err error) {
+	w.bytes += n
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -133,7 +141,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
+	w.note(int64(n), err)
 	return n, err
 }
 
@@ -144,11 +152,11 @@ func (w *logWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
-		w.bytes += n
+		w.note(n, err)
 		return n, err
 	}
 	n, err := rf.ReadFrom(src)
-	w.bytes += n
+	w.note(n, err)
 	return n, err
 }
 
@@ -173,6 +181,9 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
 		if lw.status == 0 {
 			lw.status = http.StatusOK
 		}
+		if r.Method == http.MethodHead {
+			lw.bytes = 0 // net/http drops a HEAD response's body
+		}
 		end := time.Now()
 		rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 		rec.AddAttrs(
@@ -184,6 +195,11 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
 			slog.String("client", p.clientString(r)),
 			slog.String("range", r.Header.Get("Range")),
 		)
+		if lw.err != nil {
+			// A cut stream (stalled client, client gone) must not look
+			// like a complete one.
+			rec.AddAttrs(slog.String("err", lw.err.Error()))
+		}
 		// As Logger.LogAttrs does, a handler's error is dropped: there is
 		// nowhere better to report that the log cannot be written.
 		_ = h.Handle(ctx, rec)
