@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"mustserv/internal/config"
 	"mustserv/internal/library"
+	"mustserv/internal/probe"
 	"mustserv/internal/stream"
 	"mustserv/internal/web"
 )
@@ -43,6 +45,7 @@ const usage = `usage: mustserv <command> [arguments]
 commands:
   serve [--config FILE] [--listen ADDR] [--data DIR] [--log-level LEVEL] [DIR...]
                           serve the configured libraries and each DIR
+  probe [--json] FILE...  print what the probe finds in media files
   config example          print a complete, commented configuration
   config check FILE       validate a configuration file
   version                 print the version
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
+	case "probe":
+		return runProbe(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mustserv", versionString())
 		return nil
@@ -82,6 +87,84 @@ func versionString() string {
 		v += " " + bi.GoVersion
 	}
 	return v
+}
+
+// errProbeFailed makes the exit status 1 after probe printed its reports.
+var errProbeFailed = errors.New("some files could not be probed")
+
+// runProbe prints a report for each file: one JSON object per line with
+// --json (field names are stable), else a short human summary. A file that
+// cannot be probed gets a report with "error" set, and the exit status is
+// 1; the other files are still probed.
+func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	asJSON := fset.Bool("json", false, "print JSON, one object per line")
+	window := fset.Duration("window", 4*time.Second, "peak bitrate `window`")
+	if err := fset.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fset.NArg() == 0 {
+		return usageError{"usage: mustserv probe [--json] [--window DUR] FILE..."}
+	}
+	enc := json.NewEncoder(stdout)
+	failed := false
+	for _, name := range fset.Args() {
+		rep, err := probeFile(ctx, name, probe.Options{Window: *window})
+		failed = failed || err != nil
+		if *asJSON {
+			if err := enc.Encode(struct {
+				File string `json:"file"`
+				*probe.Report
+			}{name, rep}); err != nil {
+				return err
+			}
+			continue
+		}
+		printReport(stdout, name, rep)
+	}
+	if failed {
+		return errProbeFailed
+	}
+	return nil
+}
+
+func probeFile(ctx context.Context, name string, opts probe.Options) (*probe.Report, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, err
+	}
+	return probe.Probe(ctx, f, fi.Size(), name, opts)
+}
+
+func printReport(w io.Writer, name string, r *probe.Report) {
+	if r.Error != "" {
+		fmt.Fprintf(w, "%s: error: %s\n", name, r.Error)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s, %.3f s, average %d bit/s, peak %d bit/s (%s, %g s window)\n",
+		name, r.Container, r.Duration, r.BitrateAvg, r.BitratePeak, r.PeakMethod, r.PeakWindow)
+	for _, s := range r.Streams {
+		switch s.Type {
+		case "video":
+			fmt.Fprintf(w, "  video %s %dx%d %g fps\n", s.Codec, s.Width, s.Height, s.FrameRate)
+		default:
+			fmt.Fprintf(w, "  %s %s %d Hz %d ch\n", s.Type, s.Codec, s.SampleRate, s.Channels)
+		}
+	}
+	t := r.Tags
+	if t.Title != "" || len(t.Artists) > 0 || t.Album != "" {
+		fmt.Fprintf(w, "  %q by %q on %q, track %d, disc %d, year %d, genres %q\n",
+			t.Title, strings.Join(t.Artists, "; "), t.Album, t.Track, t.Disc, t.Year, t.Genres)
+	}
+	if c := r.Cover; c != nil {
+		fmt.Fprintf(w, "  cover %s, %d bytes at %d\n", c.MIME, c.Size, c.Offset)
+	}
 }
 
 func runConfig(args []string, stdout, stderr io.Writer) error {
