@@ -148,6 +148,12 @@ func Probe(ctx context.Context, r io.ReaderAt, size int64, name string, opts Opt
 			if err := f.parse(s, rep); err != nil {
 				return fail(rep, err)
 			}
+			// The highest average over any window is at least the
+			// average over all of them; a nominal rate or an index can
+			// say less (a CBR MP3's frames carry headers and padding).
+			if rep.BitratePeak > 0 && rep.BitratePeak < rep.BitrateAvg {
+				rep.BitratePeak = rep.BitrateAvg
+			}
 			return rep, nil
 		}
 	}
@@ -213,5 +219,10 @@ func (s *source) step() error {
 func formats() []format {
 	return []format{
 		// (entries: one line per parser file)
+		{name: "flac", match: matchFLAC, parse: parseFLAC},
+		{name: "ogg", match: matchOgg, parse: parseOgg},
+		{name: "wav", match: matchWAV, parse: parseWAV},
+		{name: "aiff", match: matchAIFF, parse: parseAIFF},
+		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}
 }

@@ -1,0 +1,250 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// flacProbeFile probes a fixture with opts.
+func flacProbeFile(t *testing.T, path string, opts Options) (*Report, error) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Probe(context.Background(), bytes.NewReader(b), int64(len(b)), path, opts)
+}
+
+// The fixtures' audio: 6 s of 8 kHz mono, a tone with 1 s of noise at 3 s
+// (testdata/make-flac-ogg.sh). The frame scan finds the same 12 frames of
+// 4,096 samples in every FLAC fixture.
+func TestFLAC(t *testing.T) {
+	t.Parallel()
+	stream := []Stream{{Type: "audio", Codec: "flac", SampleRate: 8000, Channels: 1}}
+	tests := []struct {
+		path string
+		want Report
+	}{
+		{"testdata/flac/tagged-seektable-cover.flac", Report{
+			Container: "flac", Duration: 6, BitrateAvg: 58201, BitratePeak: 68464, PeakWindow: 4, PeakMethod: Exact,
+			Streams: stream,
+			Tags: Tags{Title: "Tone", Artists: []string{"Alice", "Bob"}, Album: "Fixtures", AlbumArtists: []string{"Various"},
+				Track: 3, Disc: 1, Year: 2021, Genres: []string{"Test", "Noise"}},
+			Cover: &Cover{MIME: "image/png", Offset: 418, Size: 96},
+		}},
+		{"testdata/flac/noseektable.flac", Report{
+			Container: "flac", Duration: 6, BitrateAvg: 58201, BitratePeak: 68464, PeakWindow: 4, PeakMethod: Exact,
+			Streams: stream, Tags: Tags{Title: "Plain"},
+		}},
+		// The ID3v2 tag is skipped; like ffprobe, the probe keeps the
+		// Vorbis comments, not the ID3 title.
+		{"testdata/flac/id3v2.flac", Report{
+			Container: "flac", Duration: 6, BitrateAvg: 58201, BitratePeak: 68464, PeakWindow: 4, PeakMethod: Exact,
+			Streams: stream, Tags: Tags{Title: "Behind", Artists: []string{"Carol"}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			got, err := flacProbeFile(t, tt.path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tt.want, got); diff != "" {
+				t.Errorf("report (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestFLACCover: the cover's offset and size point at the PNG itself.
+func TestFLACCover(t *testing.T) {
+	t.Parallel()
+	const path = "testdata/flac/tagged-seektable-cover.flac"
+	rep, err := flacProbeFile(t, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	c := rep.Cover
+	if c == nil || c.Offset+c.Size > int64(len(b)) {
+		t.Fatalf("cover %+v in a file of %d bytes", c, len(b))
+	}
+	png := b[c.Offset : c.Offset+c.Size]
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || !bytes.HasSuffix(png, []byte("IEND\xaeB`\x82")) {
+		t.Errorf("cover bytes % x … are not a whole PNG", png[:min(len(png), 8)])
+	}
+}
+
+// TestFLACBudget: over the budget for a frame scan, the seek table gives
+// an index peak close to the exact one; without a seek table the average
+// stands in.
+func TestFLACBudget(t *testing.T) {
+	t.Parallel()
+	const exact = 68464 // TestFLAC
+	tests := []struct {
+		path   string
+		method Method
+		lo, hi int64
+	}{
+		{"testdata/flac/tagged-seektable-cover.flac", Index, exact * 9 / 10, exact * 12 / 10},
+		{"testdata/flac/noseektable.flac", Nominal, 58201, 58201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			rep, err := flacProbeFile(t, tt.path, Options{MaxBytes: 32 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("peak %d (%s), exact %d", rep.BitratePeak, rep.PeakMethod, exact)
+			if rep.PeakMethod != tt.method || rep.BitratePeak < tt.lo || rep.BitratePeak > tt.hi {
+				t.Errorf("peak %d (%s), want %s in [%d, %d]", rep.BitratePeak, rep.PeakMethod, tt.method, tt.lo, tt.hi)
+			}
+			if rep.Duration != 6 || rep.BitrateAvg != 58201 {
+				t.Errorf("duration %v, average %d; want 6, 58201", rep.Duration, rep.BitrateAvg)
+			}
+		})
+	}
+}
+
+// TestFLACBad: damaged files give an error, never a panic or a report
+// without one.
+func TestFLACBad(t *testing.T) {
+	t.Parallel()
+	good, err := os.ReadFile("testdata/flac/tagged-seektable-cover.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := make([]byte, 4096)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	tests := []struct {
+		name string
+		file []byte
+		want error
+	}{
+		{"zero length", nil, io.EOF},
+		{"marker only", []byte("fLaC"), io.ErrUnexpectedEOF},
+		{"cut in STREAMINFO", good[:20], io.ErrUnexpectedEOF},
+		{"cut in the seek table", good[:50], io.ErrUnexpectedEOF},
+		{"cut in the picture", good[:420], io.ErrUnexpectedEOF},
+		{"cut in the padding", good[:5000], io.ErrUnexpectedEOF},
+		{"cut after the metadata", good[:8710], io.ErrUnexpectedEOF},
+		{"cut in the first frame", good[:9000], io.ErrUnexpectedEOF},
+		{"cut in the audio", good[:len(good)/2], io.ErrUnexpectedEOF},
+		{"random bytes", random, ErrUnknownFormat},
+		{"random bytes after the marker", append([]byte("fLaC"), random...), io.ErrUnexpectedEOF},
+		{"STREAMINFO not first", append([]byte("fLaC\x84\x00\x00\x00"), random...), ErrCorrupt},
+		{"ID3v2 header only", []byte("ID3\x03\x00\x00\x00\x00\x00\x10"), io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := Probe(context.Background(), bytes.NewReader(tt.file), int64(len(tt.file)), "x.flac", Options{})
+			if !errors.Is(err, tt.want) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			if err != nil && rep.Error == "" {
+				t.Errorf("report without its error: %+v", rep)
+			}
+		})
+	}
+}
+
+// zeroTail is a file of size bytes: head, then zeros.
+type zeroTail struct {
+	head []byte
+	size int64
+}
+
+func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := copy(p, z.head[min(off, int64(len(z.head))):])
+	clear(p[n:])
+	if rest := z.size - off; int64(len(p)) > rest {
+		return int(rest), io.EOF
+	}
+	return len(p), nil
+}
+
+// hugeFLAC is a FLAC file whose VORBIS_COMMENT block claims 16 MB and
+// whose one comment claims 2 GB.
+func hugeFLAC() []byte {
+	var b bytes.Buffer
+	b.WriteString("fLaC\x00\x00\x00\x22")
+	info := make([]byte, 34)
+	binary.BigEndian.PutUint16(info[0:], 4096)
+	binary.BigEndian.PutUint16(info[2:], 4096)
+	// 8,000 Hz, mono, 16 bits, 48,000 samples.
+	binary.BigEndian.PutUint64(info[10:], 8000<<44|0<<41|15<<36|48000)
+	b.Write(info)
+	b.WriteString("\x84\xff\xff\xff")           // last block, VORBIS_COMMENT, 16 MB
+	b.WriteString("\x00\x00\x00\x00")           // no vendor
+	b.WriteString("\x01\x00\x00\x00")           // one comment
+	b.WriteString("\x00\x00\x00\x80TITLE=huge") // of 2 GB
+	return b.Bytes()
+}
+
+// TestFLACHugeComment: a 16 MB comment block holding a comment that
+// claims 2 GB is read only up to the comment cap. Not parallel: it
+// measures the process's allocations.
+func TestFLACHugeComment(t *testing.T) {
+	head := hugeFLAC()
+	tests := []struct {
+		name string
+		size int64
+	}{
+		{"block past the end", int64(len(head))},
+		// The file really is as long as the block says: the block is
+		// read up to the cap, the comment past it is dropped, and the
+		// zeros after the block are no frame.
+		{"block within the file", int64(len(head)) + 16<<20},
+	}
+	for _, tt := range tests {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		rep, err := Probe(context.Background(), zeroTail{head, tt.size}, tt.size, "x.flac", Options{})
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%s: no error: %+v", tt.name, rep)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("%s: %d bytes allocated", tt.name, alloc)
+		}
+	}
+}
+
+func TestFLACFrameHeader(t *testing.T) {
+	t.Parallel()
+	// The first frame header of the fixtures: fixed blocking, 4,096
+	// samples, checked against its CRC.
+	b, err := os.ReadFile("testdata/flac/noseektable.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first = 4 + 4 + 34 + 4 + 55 // marker, STREAMINFO, VORBIS_COMMENT
+	f, ok := flacFrameHeader(b[first : first+16])
+	if want := (flacFrame{number: 0, blockSize: 4096}); !ok || f != want {
+		t.Errorf("frame header %+v %v, want %+v", f, ok, want)
+	}
+	h := append([]byte{}, b[first:first+16]...)
+	h[5] ^= 1 // breaks the CRC
+	if _, ok := flacFrameHeader(h); ok {
+		t.Error("a header with a bad CRC passes")
+	}
+}
