@@ -223,6 +223,8 @@ func formats() []format {
 		{name: "ogg", match: matchOgg, parse: parseOgg},
 		{name: "wav", match: matchWAV, parse: parseWAV},
 		{name: "aiff", match: matchAIFF, parse: parseAIFF},
+		{name: "mp4", match: matchMP4, parse: parseMP4},
+		{name: "matroska", match: matchMatroska, parse: parseMatroska},
 		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}
 }
