@@ -6,22 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// countingReaderAt counts the bytes a probe reads.
-type countingReaderAt struct {
-	f *os.File
-	n atomic.Int64
-}
-
-func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.f.ReadAt(p, off)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 // BenchmarkProbeLibrary probes a synthetic library of 10,000 files (hard
 // links to the fixtures that ffprobe reads, round robin) on local disk with
@@ -92,7 +79,7 @@ func probePath(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := &countingReaderAt{f: f}
+	c := &readCounter{r: f}
 	_, err = Probe(context.Background(), c, fi.Size(), path, Options{})
-	return c.n.Load(), err
+	return c.n, err
 }

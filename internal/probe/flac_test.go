@@ -14,16 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// flacProbeFile probes a fixture with opts.
-func flacProbeFile(t *testing.T, path string, opts Options) (*Report, error) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Probe(context.Background(), bytes.NewReader(b), int64(len(b)), path, opts)
-}
-
 // The fixtures' audio: 6 s of 8 kHz mono, a tone with 1 s of noise at 3 s
 // (testdata/make-flac-ogg.sh). The frame scan finds the same 12 frames of
 // 4,096 samples in every FLAC fixture.
@@ -55,7 +45,7 @@ func TestFLAC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			got, err := flacProbeFile(t, tt.path, Options{})
+			got, err := probeFixture(t, tt.path, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,20 +59,7 @@ func TestFLAC(t *testing.T) {
 // TestFLACCover: the cover's offset and size point at the PNG itself.
 func TestFLACCover(t *testing.T) {
 	t.Parallel()
-	const path = "testdata/flac/tagged-seektable-cover.flac"
-	rep, err := flacProbeFile(t, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	c := rep.Cover
-	if c == nil || c.Offset+c.Size > int64(len(b)) {
-		t.Fatalf("cover %+v in a file of %d bytes", c, len(b))
-	}
-	png := b[c.Offset : c.Offset+c.Size]
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || !bytes.HasSuffix(png, []byte("IEND\xaeB`\x82")) {
-		t.Errorf("cover bytes % x … are not a whole PNG", png[:min(len(png), 8)])
-	}
+	checkCoverPNG(t, "testdata/flac/tagged-seektable-cover.flac")
 }
 
 // TestFLACBudget: over the budget for a frame scan, the seek table gives
@@ -102,7 +79,7 @@ func TestFLACBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			rep, err := flacProbeFile(t, tt.path, Options{MaxBytes: 32 << 10})
+			rep, err := probeFixture(t, tt.path, Options{MaxBytes: 32 << 10})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,24 +138,6 @@ func TestFLACBad(t *testing.T) {
 			}
 		})
 	}
-}
-
-// zeroTail is a file of size bytes: head, then zeros.
-type zeroTail struct {
-	head []byte
-	size int64
-}
-
-func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
-	if off >= z.size {
-		return 0, io.EOF
-	}
-	n := copy(p, z.head[min(off, int64(len(z.head))):])
-	clear(p[n:])
-	if rest := z.size - off; int64(len(p)) > rest {
-		return int(rest), io.EOF
-	}
-	return len(p), nil
 }
 
 // hugeFLAC is a FLAC file whose VORBIS_COMMENT block claims 16 MB and

@@ -69,7 +69,7 @@ func TestMP4(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			got, err := flacProbeFile(t, tt.path, Options{})
+			got, err := probeFixture(t, tt.path, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestMP4Window(t *testing.T) {
 			if !ok {
 				t.Fatalf("ffprobe cannot read %s", path)
 			}
-			rep, err := flacProbeFile(t, path, Options{Window: time.Second})
+			rep, err := probeFixture(t, path, Options{Window: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,27 +111,14 @@ func TestMP4Window(t *testing.T) {
 // TestMP4Cover: the cover's offset and size point at the PNG itself.
 func TestMP4Cover(t *testing.T) {
 	t.Parallel()
-	const path = "testdata/mp4/aac-tagged-cover.m4a"
-	rep, err := flacProbeFile(t, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	c := rep.Cover
-	if c == nil || c.Offset+c.Size > int64(len(b)) {
-		t.Fatalf("cover %+v in a file of %d bytes", c, len(b))
-	}
-	png := b[c.Offset : c.Offset+c.Size]
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || !bytes.HasSuffix(png, []byte("IEND\xaeB`\x82")) {
-		t.Errorf("cover bytes % x … are not a whole PNG", png[:min(len(png), 8)])
-	}
+	checkCoverPNG(t, "testdata/mp4/aac-tagged-cover.m4a")
 }
 
 // TestMP4Budget: over the step budget for the sample scan, the headers'
 // durations and the size of mdat stand in, close to the exact figures.
 func TestMP4Budget(t *testing.T) {
 	t.Parallel()
-	rep, err := flacProbeFile(t, "testdata/mp4/h264-aac-faststart.mp4", Options{MaxSteps: 100})
+	rep, err := probeFixture(t, "testdata/mp4/h264-aac-faststart.mp4", Options{MaxSteps: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

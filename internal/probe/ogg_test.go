@@ -50,7 +50,7 @@ func TestOgg(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			got, err := flacProbeFile(t, tt.path, Options{})
+			got, err := probeFixture(t, tt.path, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,71 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"testing"
+)
+
+// Test code shared by the parsers' tests.
+
+// probeFixture probes a fixture with opts.
+func probeFixture(t *testing.T, path string, opts Options) (*Report, error) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Probe(context.Background(), bytes.NewReader(b), int64(len(b)), path, opts)
+}
+
+// checkCoverPNG checks that the cover a fixture reports is exactly the
+// bytes of a whole PNG in the file.
+func checkCoverPNG(t *testing.T, path string) {
+	t.Helper()
+	rep, err := probeFixture(t, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	c := rep.Cover
+	if c == nil || c.Offset < 0 || c.Size < 0 || c.Offset+c.Size > int64(len(b)) {
+		t.Fatalf("cover %+v in a file of %d bytes", c, len(b))
+	}
+	png := b[c.Offset : c.Offset+c.Size]
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || !bytes.HasSuffix(png, []byte("IEND\xaeB`\x82")) {
+		t.Errorf("cover bytes % x … are not a whole PNG", png[:min(len(png), 8)])
+	}
+}
+
+// readCounter counts the bytes a probe reads.
+type readCounter struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *readCounter) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// zeroTail is a file of size bytes: head, then zeros. It lets a test claim
+// gigabytes without having them.
+type zeroTail struct {
+	head []byte
+	size int64
+}
+
+func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := copy(p, z.head[min(off, int64(len(z.head))):])
+	clear(p[n:])
+	if rest := z.size - off; int64(len(p)) > rest {
+		return int(rest), io.EOF
+	}
+	return len(p), nil
+}
