@@ -262,33 +262,14 @@ func frameKey(id string) string {
 }
 
 func (t *id3Tags) set(key string, vals []string) {
-	if len(vals) == 0 {
-		return
-	}
-	switch key {
-	case "title":
-		t.Title = vals[0]
-	case "artist":
-		t.Artists = vals
-	case "album":
-		t.Album = vals[0]
-	case "album_artist":
-		t.AlbumArtists = vals
-	case "track":
-		t.Track = leadingInt(vals[0])
-	case "disc":
-		t.Disc = leadingInt(vals[0])
-	case "year":
-		if y := leadingInt(vals[0]); y > 0 {
-			t.Year = y
-		}
-	case "genre":
+	if key == "genre" {
 		var gs []string
 		for _, v := range vals {
-			gs = append(gs, genres(v)...)
+			gs = append(gs, genres(v)...) // "(13)" references
 		}
-		t.Genres = gs
+		vals = gs
 	}
+	t.Tags.set(key, vals)
 }
 
 // leadingInt parses the number at the start of s ("3/12" → 3,

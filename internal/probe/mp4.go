@@ -1388,29 +1388,15 @@ func mp4Item(s *source, key string, body, end int64, tags *Tags, cover **Cover) 
 	return nil
 }
 
+// mp4Fields maps iTunes item and QuickTime user data keys to Tags fields.
+var mp4Fields = map[string]string{
+	"\xa9nam": "title", "\xa9ART": "artist", "\xa9alb": "album", "aART": "album_artist",
+	"trkn": "track", "disk": "disc", "\xa9day": "year", "\xa9gen": "genre", "gnre": "genre",
+}
+
 // mp4SetTag stores the values of the item or user data key.
 func mp4SetTag(t *Tags, key string, vals []string) {
-	if len(vals) == 0 {
-		return
-	}
-	switch key {
-	case "\xa9nam":
-		t.Title = vals[0]
-	case "\xa9ART":
-		t.Artists = vals
-	case "\xa9alb":
-		t.Album = vals[0]
-	case "aART":
-		t.AlbumArtists = vals
-	case "trkn":
-		t.Track = leadingInt(vals[0])
-	case "disk":
-		t.Disc = leadingInt(vals[0])
-	case "\xa9day":
-		if y := leadingInt(vals[0]); y > 0 {
-			t.Year = y
-		}
-	case "\xa9gen", "gnre":
-		t.Genres = vals
+	if field, ok := mp4Fields[key]; ok {
+		t.set(field, vals)
 	}
 }

@@ -77,6 +77,36 @@ type Tags struct {
 	Genres       []string `json:"genres,omitempty"`
 }
 
+// set stores the values of one of the fields "title", "artist", "album",
+// "album_artist", "track", "disc", "year" (numbers are read from the start
+// of the first value: "3/12" is 3, "2019-04-01" is 2019) or "genre".
+// Parsers map their own keys to these.
+func (t *Tags) set(field string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	switch field {
+	case "title":
+		t.Title = vals[0]
+	case "artist":
+		t.Artists = vals
+	case "album":
+		t.Album = vals[0]
+	case "album_artist":
+		t.AlbumArtists = vals
+	case "track":
+		t.Track = leadingInt(vals[0])
+	case "disc":
+		t.Disc = leadingInt(vals[0])
+	case "year":
+		if y := leadingInt(vals[0]); y > 0 {
+			t.Year = y
+		}
+	case "genre":
+		t.Genres = vals
+	}
+}
+
 // Cover locates embedded cover art: where its bytes are, not the bytes.
 type Cover struct {
 	MIME   string `json:"mime"`
