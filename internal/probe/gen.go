@@ -7,3 +7,4 @@ package probe
 //go:generate bash testdata/make-flac-ogg.sh
 //go:generate bash testdata/make-mp4.sh
 //go:generate bash testdata/make-mkv.sh
+//go:generate bash testdata/make-avi.sh

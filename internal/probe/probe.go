@@ -255,6 +255,7 @@ func formats() []format {
 		{name: "aiff", match: matchAIFF, parse: parseAIFF},
 		{name: "mp4", match: matchMP4, parse: parseMP4},
 		{name: "matroska", match: matchMatroska, parse: parseMatroska},
+		{name: "avi", match: matchAVI, parse: parseAVI},
 		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}
 }
