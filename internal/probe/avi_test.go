@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -198,15 +197,10 @@ func TestAVIHuge(t *testing.T) {
 		{"movi of 2 GB of zeros", zeroTail{head, int64(len(head)) + 1<<31}, int64(len(head)) + 1<<31, nil},
 	}
 	for _, tt := range tests {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		rep, err := Probe(context.Background(), tt.r, tt.size, "x.avi", Options{})
-		runtime.ReadMemStats(&after)
+		rep, err, alloc := probeAllocs(tt.r, tt.size, "x.avi")
 		if !errors.Is(err, tt.want) || err == nil && rep.PeakMethod != Nominal {
 			t.Errorf("%s: error %v, want %v: %+v", tt.name, err, tt.want, rep)
 		}
-		alloc := after.TotalAlloc - before.TotalAlloc
 		t.Logf("%s: %v, %d bytes allocated", tt.name, err, alloc)
 		if alloc > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", tt.name, alloc)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -331,15 +330,10 @@ func TestMP4Huge(t *testing.T) {
 		{"2^32-1 samples of constant size", bytes.NewReader(bigConst), int64(len(bigConst)), nil},
 	}
 	for _, tt := range tests {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		rep, err := Probe(context.Background(), tt.r, tt.size, "x.mp4", Options{})
-		runtime.ReadMemStats(&after)
+		rep, err, alloc := probeAllocs(tt.r, tt.size, "x.mp4")
 		if !errors.Is(err, tt.want) || err == nil && rep.PeakMethod != Nominal {
 			t.Errorf("%s: error %v, want %v: %+v", tt.name, err, tt.want, rep)
 		}
-		alloc := after.TotalAlloc - before.TotalAlloc
 		t.Logf("%s: %v, %d bytes allocated", tt.name, err, alloc)
 		if alloc > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", tt.name, alloc)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -37,6 +38,17 @@ func checkCoverPNG(t *testing.T, path string) {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || !bytes.HasSuffix(png, []byte("IEND\xaeB`\x82")) {
 		t.Errorf("cover bytes % x … are not a whole PNG", png[:min(len(png), 8)])
 	}
+}
+
+// probeAllocs probes r and returns the bytes the probe allocated. The
+// figure counts the whole process: callers must not run in parallel.
+func probeAllocs(r io.ReaderAt, size int64, name string) (*Report, error, uint64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rep, err := Probe(context.Background(), r, size, name, Options{})
+	runtime.ReadMemStats(&after)
+	return rep, err, after.TotalAlloc - before.TotalAlloc
 }
 
 // readCounter counts the bytes a probe reads.
