@@ -68,13 +68,7 @@ func TestMP4(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			got, err := probeFixture(t, tt.path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(&tt.want, got); diff != "" {
-				t.Errorf("report (-want +got):\n%s", diff)
-			}
+			checkReport(t, tt.path, &tt.want)
 		})
 	}
 }
@@ -264,11 +258,7 @@ func TestMP4Bad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	random := make([]byte, 4096)
-	for i := range random {
-		random[i] = byte(rng.Uint32())
-	}
+	random := randomBytes(3, 4, 4096)
 	ftyp := mp4Box("ftyp", []byte("isom"), be32(0))
 	tests := []struct {
 		name string

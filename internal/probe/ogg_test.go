@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"testing"
@@ -50,13 +49,7 @@ func TestOgg(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			got, err := probeFixture(t, tt.path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(&tt.want, got); diff != "" {
-				t.Errorf("report (-want +got):\n%s", diff)
-			}
+			checkReport(t, tt.path, &tt.want)
 		})
 	}
 }
@@ -177,11 +170,7 @@ func TestOggBad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	random := make([]byte, 4096)
-	for i := range random {
-		random[i] = byte(rng.Uint32())
-	}
+	random := randomBytes(3, 4, 4096)
 	tests := []struct {
 		name string
 		file []byte

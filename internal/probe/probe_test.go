@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // Test code shared by the parsers' tests.
@@ -19,6 +22,29 @@ func probeFixture(t *testing.T, path string, opts Options) (*Report, error) {
 		t.Fatal(err)
 	}
 	return Probe(context.Background(), bytes.NewReader(b), int64(len(b)), path, opts)
+}
+
+// checkReport probes a fixture and compares the whole report with want.
+func checkReport(t *testing.T, path string, want *Report) {
+	t.Helper()
+	got, err := probeFixture(t, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+}
+
+// randomBytes returns n bytes from a PCG seeded with seed1, seed2: the
+// same "random file" in every run.
+func randomBytes(seed1, seed2 uint64, n int) []byte {
+	rng := rand.New(rand.NewPCG(seed1, seed2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }
 
 // checkCoverPNG checks that the cover a fixture reports is exactly the
