@@ -8,3 +8,4 @@ package probe
 //go:generate bash testdata/make-mp4.sh
 //go:generate bash testdata/make-mkv.sh
 //go:generate bash testdata/make-avi.sh
+//go:generate bash testdata/make-ts.sh

@@ -256,6 +256,7 @@ func formats() []format {
 		{name: "mp4", match: matchMP4, parse: parseMP4},
 		{name: "matroska", match: matchMatroska, parse: parseMatroska},
 		{name: "avi", match: matchAVI, parse: parseAVI},
+		{name: "mpegts", match: matchTS, parse: parseTS},
 		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}
 }
