@@ -8,4 +8,5 @@ package probe
 //go:generate bash testdata/make-mp4.sh
 //go:generate bash testdata/make-mkv.sh
 //go:generate bash testdata/make-avi.sh
+//go:generate bash testdata/make-fallback.sh
 //go:generate bash testdata/make-ts.sh

@@ -163,6 +163,14 @@ type format struct {
 // when magic bytes are ambiguous) and reports what it found. A file that
 // cannot be probed gives a report with Error set and a non-nil error; the
 // report still carries the container when it was recognised.
+//
+// There is no size-only success: an extension alone never makes a report
+// (random bytes named x.wma are ErrUnknownFormat, named x.mp3 the MP3
+// parser's ErrCorrupt), and a recognised container whose duration cannot
+// be found (an ASF broadcast header, an FLV without tags or onMetaData)
+// fails with its report — container named, PeakMethod unknown, Error
+// saying why — because a success without a duration gives pacing and the
+// index no rate to use.
 func Probe(ctx context.Context, r io.ReaderAt, size int64, name string, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
 	rep := &Report{PeakMethod: Unknown, PeakWindow: opts.Window.Seconds(), Streams: []Stream{}}
@@ -256,6 +264,8 @@ func formats() []format {
 		{name: "mp4", match: matchMP4, parse: parseMP4},
 		{name: "matroska", match: matchMatroska, parse: parseMatroska},
 		{name: "avi", match: matchAVI, parse: parseAVI},
+		{name: "asf", match: matchASF, parse: parseASF},
+		{name: "flv", match: matchFLV, parse: parseFLV},
 		{name: "mpegts", match: matchTS, parse: parseTS},
 		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}
