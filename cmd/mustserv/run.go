@@ -19,6 +19,7 @@ import (
 
 	"mustserv/internal/config"
 	"mustserv/internal/library"
+	"mustserv/internal/logbuf"
 	"mustserv/internal/probe"
 	"mustserv/internal/stream"
 	"mustserv/internal/web"
@@ -226,18 +227,31 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	return cfg, nil
 }
 
-func newLogger(level string, w io.Writer) *slog.Logger {
+// newLogger returns the server's logger, writing slog text lines to w
+// through a logbuf.Writer: info lines (one per request) are written in
+// batches, at most logDelay late; warnings and errors at once. The caller
+// closes the Writer to write what is held.
+func newLogger(level string, w io.Writer) (*slog.Logger, *logbuf.Writer) {
 	var l slog.Level
 	l.UnmarshalText([]byte(level)) // validated by config
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	lb := logbuf.New(w, logDelay, logBatch)
+	return slog.New(logbuf.Handler(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: l}), lb)), lb
 }
+
+// The access log's batching: one write(2) per logDelay or logBatch bytes
+// instead of one per request (docs/decisions/0006-batched-access-log.md).
+const (
+	logDelay = 100 * time.Millisecond
+	logBatch = 64 << 10
+)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := loadServeConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log.Level, stderr)
+	log, logw := newLogger(cfg.Log.Level, stderr)
+	defer logw.Close()
 
 	dataDir, err := cfg.Server.ResolveDataDir(getenv)
 	if err != nil {
@@ -263,10 +277,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler := web.New(web.Options{
 		Tree:           tree,
 		Stream:         stream.New(time.Duration(cfg.Server.WriteStall)),
+		Cache:          stream.NewCache(stream.CacheLimits{}),
 		Logger:         log,
 		Ready:          &ready,
 		TrustedProxies: trusted,
 		AccessLog:      cfg.Log.Access,
+		AccessLogTo:    logw,
 		WriteStall:     time.Duration(cfg.Server.WriteStall),
 	})
 

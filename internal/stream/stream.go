@@ -56,13 +56,19 @@ func ETag(fi fs.FileInfo) string {
 
 // Serve writes f, described by fi, as the response to r.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+	s.serve(w, r, fi.Name(), fi.ModTime(), ETag(fi), fi.Size(), &source{f: f, size: fi.Size()})
+}
+
+// serve writes content, the size bytes of the file name, as the response
+// to r.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modTime time.Time, etag string, size int64, content io.ReadSeeker) {
 	h := w.Header()
-	_, ctype := media.TypeOf(fi.Name())
+	_, ctype := media.TypeOf(name)
 	h["Content-Type"] = []string{ctype}
-	h["Etag"] = []string{ETag(fi)}
+	h["Etag"] = []string{etag}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	if rg := r.Header.Get("Range"); rg != "" {
-		if h, changed := rangePolicy(rg, fi.Size()); changed {
+		if h, changed := rangePolicy(rg, size); changed {
 			r2 := *r
 			r2.Header = r.Header.Clone()
 			if h == "" {
@@ -75,7 +81,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs
 	}
 	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done()}
 	defer bw.finish()
-	http.ServeContent(bw, r, fi.Name(), fi.ModTime(), &source{f: f, size: fi.Size()})
+	http.ServeContent(bw, r, name, modTime, content)
 }
 
 // source is the file being served, with its size known from the caller's
@@ -92,19 +98,29 @@ type source struct {
 }
 
 func (s *source) Seek(offset int64, whence int) (int64, error) {
+	off, err := seekTo(s.off, s.size, offset, whence)
+	if err != nil {
+		return s.off, err
+	}
+	s.off = off
+	return off, nil
+}
+
+// seekTo returns the offset a Seek(offset, whence) moves to from cur in a
+// file of size bytes.
+func seekTo(cur, size, offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekCurrent:
-		offset += s.off
+		offset += cur
 	case io.SeekEnd:
-		offset += s.size
+		offset += size
 	case io.SeekStart:
 	default:
-		return 0, errors.New("seek: invalid whence")
+		return cur, errors.New("seek: invalid whence")
 	}
 	if offset < 0 {
-		return 0, errors.New("seek: negative position")
+		return cur, errors.New("seek: negative position")
 	}
-	s.off = offset
 	return offset, nil
 }
 
@@ -362,6 +378,15 @@ func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
 	if !ok {
 		lr = &io.LimitedReader{R: r, N: 1<<63 - 1}
+	}
+	if m, ok := lr.R.(*memSource); ok {
+		// A cached file: the range is in memory, one write sends it.
+		start := min(m.off, int64(len(m.data)))
+		end := min(start+lr.N, int64(len(m.data)))
+		n, err := w.Write(m.data[start:end])
+		m.off += int64(n)
+		lr.N -= int64(n)
+		return int64(n), err
 	}
 	src, resumable := lr.R.(*source)
 	if w.chunk == 0 {

@@ -84,17 +84,28 @@ func BenchmarkStreamSmallFile(b *testing.B) {
 
 // BenchmarkAccessLog is the access-log middleware alone around a handler
 // that writes nothing: its own allocations and formatting per request.
+// "slog" goes through the logger's handler, "direct" formats the line
+// itself (web.Options.AccessLogTo, what the server uses).
 func BenchmarkAccessLog(b *testing.B) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}), log, nil)
-	r := httptest.NewRequest("GET", "/stream/media/small.bin", nil)
-	r.RemoteAddr = "192.0.2.7:41234"
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(w, r)
+	for _, direct := range []bool{false, true} {
+		name := "slog"
+		var out io.Writer
+		if direct {
+			name, out = "direct", io.Discard
+		}
+		b.Run(name, func(b *testing.B) {
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusNoContent)
+			}), log, nil, out)
+			r := httptest.NewRequest("GET", "/stream/media/small.bin", nil)
+			r.RemoteAddr = "192.0.2.7:41234"
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
 	}
 }
 
@@ -114,7 +125,7 @@ func TestAccessLogLine(t *testing.T) {
 	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusPartialContent)
 		w.Write([]byte("abc"))
-	}), log, nil)
+	}), log, nil, nil)
 	r := httptest.NewRequest("GET", "/stream/a/b.mp3", nil)
 	r.RemoteAddr = "192.0.2.7:41234"
 	r.Header.Set("Range", "bytes=0-")
@@ -204,7 +215,7 @@ func TestAccessLogHeadAndCut(t *testing.T) {
 			}))
 			h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Write([]byte("abc"))
-			}), log, nil)
+			}), log, nil, nil)
 			r := httptest.NewRequest(tc.method, "/x", nil)
 			r.RemoteAddr = "192.0.2.7:41234"
 			h.ServeHTTP(tc.w(), r)

@@ -104,7 +104,9 @@ func newContainment(t *testing.T) *containment {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tree.Close() })
-	c.srv = httptest.NewServer(New(Options{Tree: tree, Stream: stream.New(time.Minute)}))
+	// With the small-file cache, as the server runs: every file here is
+	// small, so legitimate streams are cached while hostile paths run.
+	c.srv = httptest.NewServer(New(Options{Tree: tree, Stream: stream.New(time.Minute), Cache: stream.NewCache(stream.CacheLimits{})}))
 	t.Cleanup(c.srv.Close)
 	return c
 }
@@ -488,5 +490,66 @@ func hostilePaths(base string) []hostilePath {
 		{"trailing space", "Music/song.mp3%20"},
 		{"NTFS stream", "Music/song.mp3::$DATA"},
 		{"case folded", "Music/SONG.MP3"},
+	}
+}
+
+// TestCachedFileSwapped: a small file served (and so cached), then
+// replaced by a symlink to a file outside the library, or removed: once
+// the cache's TTL has passed the next request opens the path again, which
+// refuses the symlink, so the outside file's bytes never reach a client.
+// (A TTL of 1 ns makes every request revalidate.)
+func TestCachedFileSwapped(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	music := filepath.Join(base, "Music")
+	canary := "canary " + randomToken(t)
+	song := []byte("song " + randomToken(t))
+	if err := os.MkdirAll(music, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(base, "canary.mp3")
+	for p, b := range map[string][]byte{outside: []byte(canary), filepath.Join(music, "a.mp3"): song, filepath.Join(music, "b.mp3"): song} {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tree, err := library.Open([]config.Library{{Name: "Music", Path: music}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tree.Close() })
+	cache := stream.NewCache(stream.CacheLimits{TTL: time.Nanosecond})
+	srv := httptest.NewServer(New(Options{Tree: tree, Stream: stream.New(time.Minute), Cache: cache}))
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+
+	for _, name := range []string{"a.mp3", "b.mp3"} {
+		resp, body := rawDo(t, addr, "GET", "/stream/Music/"+name)
+		if resp.StatusCode != http.StatusOK || string(body) != string(song) {
+			t.Fatalf("%s: status %d body %q; want 200 and the song", name, resp.StatusCode, body)
+		}
+	}
+	if n, _ := cache.Len(); n != 2 {
+		t.Fatalf("%d files cached, want 2", n)
+	}
+	if err := os.Remove(filepath.Join(music, "a.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(music, "a.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(music, "b.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.mp3", "b.mp3"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			resp, body := rawDo(t, addr, method, "/stream/Music/"+name)
+			if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "canary") || strings.Contains(string(body), "song") {
+				t.Errorf("%s %s after the swap: status %d body %q; want 404 and neither file", method, name, resp.StatusCode, body)
+			}
+		}
+	}
+	if n, _ := cache.Len(); n != 0 {
+		t.Errorf("%d entries left for files that are gone", n)
 	}
 }

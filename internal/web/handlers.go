@@ -37,14 +37,34 @@ func handleReadyz(ready *atomic.Bool) http.Handler {
 }
 
 // handleStream serves a file's bytes. HEAD is served by the GET route.
-func handleStream(tree *library.Tree, st *stream.Server, log *slog.Logger) http.Handler {
+//
+// With a cache, a small file opened less than the cache's TTL ago is
+// served from memory without touching the library; otherwise it is opened
+// (which checks containment) and the cache keeps it if it is small.
+func handleStream(tree *library.Tree, st *stream.Server, cache *stream.Cache, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, fi, err := tree.Open(r.PathValue("path"))
+		vpath := r.PathValue("path")
+		if cache != nil {
+			if e := cache.Get(vpath); e != nil {
+				st.ServeCached(w, r, e)
+				return
+			}
+		}
+		f, fi, err := tree.Open(vpath)
 		if err != nil {
+			if cache != nil {
+				cache.Forget(vpath)
+			}
 			writeError(w, r, log, err)
 			return
 		}
 		defer f.Close()
+		if cache != nil {
+			if e := cache.Put(vpath, f, fi); e != nil {
+				st.ServeCached(w, r, e)
+				return
+			}
+		}
 		st.Serve(w, r, f, fi)
 	})
 }

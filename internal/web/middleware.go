@@ -162,12 +162,13 @@ func (w *logWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // accessLog logs one line per request once its response is done.
 //
-// It builds the slog.Record itself, with no caller PC, and hands it to the
-// logger's handler: Logger.LogAttrs would call runtime.Callers on every
-// request for a source location that run.go's handler never prints (a
-// quarter of this middleware's cost). The line is written when the handler
-// writes it, unbuffered, as before: nothing is lost on a crash.
-func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
+// With out set, the line is formatted here in slog.TextHandler's format
+// and written to out (which should batch, see package logbuf); otherwise
+// it goes to the logger's handler as a record built with no caller PC
+// (Logger.LogAttrs would call runtime.Callers on every request for a
+// source location that is never printed). The logger's level decides in
+// both cases.
+func accessLog(next http.Handler, log *slog.Logger, p proxies, out io.Writer) http.Handler {
 	h := log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -185,24 +186,31 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies) http.Handler {
 			lw.bytes = 0 // net/http drops a HEAD response's body
 		}
 		end := time.Now()
-		rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-		rec.AddAttrs(
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", lw.status),
-			slog.Int64("bytes", lw.bytes),
-			slog.Duration("dur", end.Sub(start)),
-			slog.String("client", p.clientString(r)),
-			slog.String("range", r.Header.Get("Range")),
-		)
+		l := accessLine{
+			time:   end,
+			method: r.Method,
+			path:   r.URL.Path,
+			status: lw.status,
+			bytes:  lw.bytes,
+			dur:    end.Sub(start),
+			client: p.clientString(r),
+			rng:    r.Header.Get("Range"),
+		}
 		if lw.err != nil {
 			// A cut stream (stalled client, client gone) must not look
 			// like a complete one.
-			rec.AddAttrs(slog.String("err", lw.err.Error()))
+			l.err, l.hasErr = lw.err.Error(), true
 		}
-		// As Logger.LogAttrs does, a handler's error is dropped: there is
+		// As Logger.LogAttrs does, a write error is dropped: there is
 		// nowhere better to report that the log cannot be written.
-		_ = h.Handle(ctx, rec)
+		if out != nil {
+			bp := lineBufs.Get().(*[]byte)
+			*bp = l.appendTo((*bp)[:0])
+			_, _ = out.Write(*bp)
+			lineBufs.Put(bp)
+			return
+		}
+		_ = h.Handle(ctx, l.record())
 	})
 }
 

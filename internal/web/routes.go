@@ -10,7 +10,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /{$}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
 	mux.Handle("GET /browse/{path...}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
-	mux.Handle("GET /stream/{path...}", handleStream(s.opts.Tree, s.opts.Stream, s.opts.Logger))
+	mux.Handle("GET /stream/{path...}", handleStream(s.opts.Tree, s.opts.Stream, s.opts.Cache, s.opts.Logger))
 	mux.Handle("GET /playlist/{path...}", handlePlaylist(s.opts.Tree, s.proxies, s.opts.Logger))
 	mux.Handle("GET /static/", handleStatic())
 }

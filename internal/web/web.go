@@ -7,6 +7,7 @@
 package web
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -21,6 +22,8 @@ import (
 type Options struct {
 	Tree   *library.Tree
 	Stream *stream.Server
+	// Cache, if not nil, holds small files in memory (stream.Cache).
+	Cache  *stream.Cache
 	Logger *slog.Logger
 	// Ready is reported by /readyz; nil means always ready.
 	Ready *atomic.Bool
@@ -28,6 +31,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// AccessLog logs one line per request at level info.
 	AccessLog bool
+	// AccessLogTo, if set, receives the access log's lines directly, in
+	// slog.TextHandler's format (faster than through Logger, which still
+	// decides the level). It should batch its writes (package logbuf).
+	AccessLogTo io.Writer
 	// WriteStall bounds how long any response may wait on a client that
 	// reads nothing; 0 means no bound. Streams renew it per chunk.
 	WriteStall time.Duration
@@ -55,7 +62,7 @@ func New(opts Options) *Server {
 		h = writeDeadline(h, opts.WriteStall)
 	}
 	if opts.AccessLog {
-		h = accessLog(h, opts.Logger, s.proxies)
+		h = accessLog(h, opts.Logger, s.proxies, opts.AccessLogTo)
 	}
 	s.handler = h
 	return s
