@@ -125,7 +125,7 @@ func parseASF(s *source, rep *Report) error {
 
 	// The header's duration: ffmpeg's too, play duration less preroll.
 	stated := math.Round((float64(f.playDur)/asf100ns-float64(f.preroll)/1000)*1e7) / 1e7
-	if f.broadcast || stated < 0 {
+	if f.broadcast || stated < 0.001 { // less than a ms is no duration
 		stated = 0
 	}
 
@@ -160,13 +160,13 @@ func parseASF(s *source, rep *Report) error {
 		}
 		// Times count ms: round off the float noise.
 		rep.Duration = math.Round((rep.Duration-max(w.first, 0))*1e6) / 1e6
-		if rep.Duration <= 0 {
+		if rep.Duration < 0.001 { // less than a ms is no duration
 			rep.Duration = stated
 		}
-		if rep.Duration <= 0 {
+		if rep.Duration < 0.001 {
 			return fmt.Errorf("%w: asf media of no duration", ErrCorrupt)
 		}
-		rep.BitrateAvg = int64(float64(m.total) * 8 / rep.Duration)
+		rep.BitrateAvg = bitRate(float64(m.total), rep.Duration)
 		rep.BitratePeak = m.result(rep.Duration)
 		rep.PeakMethod = Exact
 		return nil
@@ -186,7 +186,7 @@ func parseASF(s *source, rep *Report) error {
 	if w.walked > 0 && w.payloadBytes > 0 {
 		media = float64(w.payloadBytes) / float64(w.walked*f.packetSize) * media
 	}
-	rep.BitrateAvg = int64(media * 8 / stated)
+	rep.BitrateAvg = bitRate(media, stated)
 	rep.BitratePeak = max(rep.BitrateAvg, m.result(stated))
 	rep.PeakMethod = Nominal
 	return nil
@@ -862,6 +862,16 @@ func (w *asfWalk) object(st *asfStream, pres, size int64) {
 	}
 	st.end = max(st.end, end)
 	w.m.add(Packet{Time: t, Bytes: size})
+}
+
+// bitRate is bytes*8/seconds, held within int64 (a hostile file can state
+// a duration of a nanosecond).
+func bitRate(bytes, seconds float64) int64 {
+	r := bytes * 8 / seconds
+	if !(r >= 0) {
+		return 0
+	}
+	return int64(min(r, 1<<62))
 }
 
 // sortedMeter feeds a peakMeter packets that arrive nearly in time order

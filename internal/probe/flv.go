@@ -165,13 +165,13 @@ func parseFLV(s *source, rep *Report) error {
 	if walkErr == nil && m.n > 0 {
 		// Tag times count ms; the mean interval adds float noise.
 		rep.Duration = math.Round((end-max(start, 0))*1e6) / 1e6
-		if rep.Duration <= 0 {
+		if rep.Duration < 0.001 { // less than a ms is no duration
 			rep.Duration = meta.duration
 		}
-		if rep.Duration <= 0 {
+		if rep.Duration < 0.001 {
 			return fmt.Errorf("%w: flv media of no duration", ErrCorrupt)
 		}
-		rep.BitrateAvg = int64(float64(m.total) * 8 / rep.Duration)
+		rep.BitrateAvg = bitRate(float64(m.total), rep.Duration)
 		rep.BitratePeak = m.result(rep.Duration)
 		rep.PeakMethod = Exact
 		return nil
@@ -188,11 +188,11 @@ func parseFLV(s *source, rep *Report) error {
 	rep.Duration = meta.duration
 	switch {
 	case walked > 0 && media > 0:
-		rep.BitrateAvg = int64(float64(media) / float64(walked) * float64(s.size) * 8 / rep.Duration)
+		rep.BitrateAvg = bitRate(float64(media)/float64(walked)*float64(s.size), rep.Duration)
 	case meta.audioKbps+meta.videoKbps > 0:
-		rep.BitrateAvg = int64((meta.audioKbps + meta.videoKbps) * 1000)
+		rep.BitrateAvg = bitRate((meta.audioKbps+meta.videoKbps)*1000/8, 1)
 	default:
-		rep.BitrateAvg = int64(float64(s.size) * 8 / rep.Duration)
+		rep.BitrateAvg = bitRate(float64(s.size), rep.Duration)
 	}
 	rep.BitratePeak = max(rep.BitrateAvg, m.result(rep.Duration))
 	rep.PeakMethod = Nominal
@@ -313,7 +313,9 @@ func flvScript(s *source, b []byte) flvMeta {
 	a.props(1, func(key string, v amfValue) {
 		switch k := strings.ToLower(key); k {
 		case "duration":
-			meta.duration = v.positive()
+			if d := v.positive(); d >= 0.001 { // less than a ms is no duration
+				meta.duration = d
+			}
 		case "audiodatarate":
 			meta.audioKbps = v.positive()
 		case "videodatarate":
