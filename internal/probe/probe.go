@@ -266,6 +266,7 @@ func formats() []format {
 		{name: "avi", match: matchAVI, parse: parseAVI},
 		{name: "asf", match: matchASF, parse: parseASF},
 		{name: "flv", match: matchFLV, parse: parseFLV},
+		{name: "mpegps", match: matchMPEGPS, parse: parseMPEGPS},
 		{name: "mpegts", match: matchTS, parse: parseTS},
 		{name: "mp3", match: matchMP3, parse: parseMP3},
 	}

@@ -37,3 +37,5 @@ $ff $vsrc $asrc -c:v libx264 -preset veryfast -b:v 50k -c:a aac -b:a 32k -ac 1 f
 # video and MP2, and MPEG-2 packs (the vob muxer) with MPEG-2 video and MP2.
 $ff $vsrc25 $asrc -c:v mpeg1video -b:v 100k -c:a mp2 -b:a 64k -ac 1 -f mpeg mpegps/mpeg1-mp2.mpg
 $ff $vsrc25 $asrc -c:v mpeg2video -b:v 100k -c:a mp2 -b:a 64k -ac 1 -f vob mpegps/mpeg2-mp2.mpg
+# A DVD-style VOB: MPEG-2 video and AC-3 audio in private stream 1.
+$ff $vsrc25 $asrc -c:v mpeg2video -b:v 100k -c:a ac3 -b:a 64k -ar 48000 -ac 1 -f vob mpegps/mpeg2-ac3.vob
