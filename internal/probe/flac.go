@@ -2,17 +2,24 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"sort"
 )
 
 // FLAC (RFC 9639): "fLaC", metadata blocks (STREAMINFO first), then frames.
-// Duration comes exact from STREAMINFO; the peak from a scan of the frame
-// headers when the byte budget allows reading the audio, else from the seek
-// table (sample → byte offset), else the average stands in.
+// Duration comes exact from STREAMINFO. The peak comes from a scan of the
+// frame headers when the audio is short (flacExactBytes); a frame's size is
+// not in its header, so the scan reads every byte. Longer audio is sampled
+// (flacSample): a few frame headers found at chosen offsets, with the seek
+// table, give exact (sample, offset) points, and the peak is the densest
+// span of at least one window between them (method Index). Without any of
+// that the average stands in.
 
 // flacInfo is a STREAMINFO block.
 type flacInfo struct {
@@ -34,6 +41,12 @@ type flacSeekPoint struct {
 const (
 	flacMaxSeekBytes = 18 << 12 // 4,096 seek points
 	flacMaxMIME      = 256
+	// flacExactBytes: audio up to this size is scanned frame by frame;
+	// longer audio is sampled. A 3-minute CD-quality track is ~20 MB.
+	flacExactBytes = 512 << 10
+	// flacProbeChunk is read at a time looking for a frame header: about
+	// half a frame of CD audio at 4,096 samples a frame.
+	flacProbeChunk = 4 << 10
 )
 
 func matchFLAC(head []byte, ext string) bool {
@@ -104,11 +117,12 @@ func parseFLAC(s *source, rep *Report) error {
 		return fmt.Errorf("flac: no frames after the metadata: %w", io.ErrUnexpectedEOF)
 	}
 
-	// The frame scan reads every frame header: exact, if the audio fits
-	// the budget.
+	// The frame scan reads every frame header (and so every byte): exact,
+	// for short audio within the budget, and for audio whose length in
+	// samples STREAMINFO does not state.
 	var meter *peakMeter
 	samples := info.samples
-	if audio <= s.budget {
+	if audio <= s.budget && (audio <= flacExactBytes || samples == 0) {
 		m, end, err := flacScan(s, info, audioStart, s.size)
 		switch {
 		case err == nil:
@@ -126,10 +140,22 @@ func parseFLAC(s *source, rep *Report) error {
 	}
 	rep.Duration = float64(samples) / float64(info.rate)
 	rep.BitrateAvg = int64(float64(audio) * 8 / rep.Duration)
-	switch {
-	case meter != nil:
+	if meter != nil {
 		rep.BitratePeak = meter.result(rep.Duration)
 		rep.PeakMethod = Exact
+		return nil
+	}
+	if rep.Duration >= s.window.Seconds() {
+		peak, err := flacSample(s, info, points, audioStart, samples)
+		if err != nil {
+			return err
+		}
+		if peak > 0 {
+			rep.BitratePeak, rep.PeakMethod = peak, Index
+			return nil
+		}
+	}
+	switch {
 	case len(points) > 1:
 		rep.BitratePeak = flacIndexPeak(points, info.rate, samples, audio, s.window.Seconds(), rep.Duration)
 		rep.PeakMethod = Index
@@ -532,4 +558,297 @@ func xiphSpanPeak(points []xiphPoint, window, duration, scale float64) int64 {
 		}
 	}
 	return m.result(duration)
+}
+
+// flacSample estimates the peak of audio too long to scan (xiphSampler),
+// from the seek table and frame headers found by reading at chosen offsets:
+// about half a frame each, a few KiB of CD audio, where a window of it is
+// ~700 KB. A frame header counts only if its CRC holds, it shares the
+// first frame's blocking strategy, rate and sample size, and its sample
+// number lies between those of the marks around it. It returns 0 when it
+// finds nothing to estimate from.
+func flacSample(s *source, info flacInfo, seek []flacSeekPoint, audioStart int64, samples uint64) (int64, error) {
+	audio := s.size - audioStart
+	var h [16]byte
+	if err := xiphRead(s, h[:min(audio, 16)], audioStart, "flac frame"); errors.Is(err, ErrBudget) {
+		return 0, nil // the seek table or the average will do
+	} else if err != nil {
+		return 0, err
+	}
+	first, ok := flacFrameHeader(h[:])
+	if !ok {
+		return 0, fmt.Errorf("%w: flac: no frame at %d", ErrCorrupt, audioStart)
+	}
+	search := int64(256 << 10) // a frame's worth: STREAMINFO may not say
+	if info.maxFrame > 0 {
+		search = int64(info.maxFrame) + 16
+	}
+	x := newXiphSampler(s, float64(info.rate), audio, samples)
+	for _, q := range seek {
+		x.add(xiphMark{pos: q.sample, off: q.offset})
+	}
+	buf := make([]byte, flacProbeChunk)
+	x.find = func(off int64, lo, hi xiphMark) (xiphMark, bool, error) {
+		end := min(hi.off, off+search)
+		for pos := off; pos < end; {
+			if err := x.spend(); err != nil {
+				return xiphMark{}, false, err
+			}
+			b := buf[:min(int64(len(buf)), audio-pos)]
+			if err := xiphRead(s, b, audioStart+pos, "flac frame"); err != nil {
+				return xiphMark{}, false, err
+			}
+			// A header is up to 16 bytes: one that may run past the
+			// chunk is looked at from the next.
+			n := len(b)
+			if pos+int64(n) < audio {
+				n -= 15
+			}
+			for j := 0; j < n && pos+int64(j) < end; j++ {
+				k := bytes.IndexByte(b[j:n], 0xFF)
+				if k < 0 {
+					break
+				}
+				j += k
+				at := pos + int64(j)
+				if at <= lo.off || at >= end {
+					continue
+				}
+				c := b[j:min(len(b), j+16)]
+				f, ok := flacFrameHeader(c)
+				if !ok || f.variable != first.variable || c[2]&15 != h[2]&15 || c[3]&0x0e != h[3]&0x0e {
+					continue
+				}
+				sample := f.number
+				if !f.variable {
+					sample *= uint64(first.blockSize)
+				}
+				if sample > lo.pos && sample < hi.pos {
+					return xiphMark{pos: sample, off: at}, true, nil
+				}
+			}
+			pos += int64(max(n, 1))
+		}
+		return xiphMark{}, false, nil
+	}
+	if err := x.run(); err != nil {
+		return 0, err
+	}
+	return x.peak(), nil
+}
+
+// xiphMark is an exact point of a stream: the media at pos (in samples,
+// or granules) starts at byte off of the audio.
+type xiphMark struct {
+	pos uint64
+	off int64
+}
+
+// xiphSampler estimates the peak of audio too long to read whole, FLAC
+// frames or Ogg pages, from exact marks: those the file gives (a seek
+// table) and those a probe finds by reading from a chosen offset to the
+// next frame or page header (find). The bytes between two marks over the
+// time between them is the exact average bitrate of that span, so the
+// estimate is the densest span of at least one window between marks:
+// first over a coarse map (xiphCoarse probes evenly spaced in bytes, hence
+// denser in time where the bitrate is high, where the file's own marks
+// leave gaps), then again after the xiphRegions densest spans are refined
+// with marks half a window apart.
+//
+// The trade-off: a burst shorter than the spacing of the marks around it
+// is averaged with its surroundings, so on pathological input the estimate
+// falls below the exact peak; it never exceeds the densest real span of one
+// window or more. Music changes its bitrate over seconds, not frames, and
+// TestFLACSampled and TestOggSampled check tracks whose loud sections last
+// a few windows against the exact peak. A file cut short of what its
+// headers say is not noticed here, unlike in a full scan.
+type xiphSampler struct {
+	s     *source
+	rate  float64    // pos units per second
+	marks []xiphMark // in pos and off order, from (0, 0) to the end
+	find  func(off int64, lo, hi xiphMark) (xiphMark, bool, error)
+	// scale is the share of the bytes that is media data (Ogg pages
+	// have headers).
+	scale  float64
+	probes int
+	read0  int64 // s.read before sampling
+}
+
+const (
+	xiphCoarse  = 16
+	xiphRegions = 2
+	// xiphMaxProbes and xiphMaxBytes bound the sampling.
+	xiphMaxProbes = 64
+	xiphMaxBytes  = 512 << 10
+)
+
+// newXiphSampler starts a sampler over audio bytes holding end units of
+// media.
+func newXiphSampler(s *source, rate float64, audio int64, end uint64) *xiphSampler {
+	return &xiphSampler{s: s, rate: rate, scale: 1, read0: s.read,
+		marks: []xiphMark{{}, {pos: end, off: audio}}}
+}
+
+// add inserts a mark that lies strictly between two others in both pos
+// and off, and drops any other.
+func (x *xiphSampler) add(m xiphMark) bool {
+	i := sort.Search(len(x.marks), func(n int) bool { return x.marks[n].off > m.off })
+	if i == 0 || i == len(x.marks) {
+		return false
+	}
+	lo, hi := x.marks[i-1], x.marks[i]
+	if m.off <= lo.off || m.pos <= lo.pos || m.pos >= hi.pos {
+		return false
+	}
+	x.marks = slices.Insert(x.marks, i, m)
+	return true
+}
+
+// spend counts one read of a probe against the caps.
+func (x *xiphSampler) spend() error {
+	if x.s.read-x.read0 >= xiphMaxBytes {
+		return ErrBudget
+	}
+	return x.s.step()
+}
+
+// probe finds a mark from off and adds it.
+func (x *xiphSampler) probe(off int64) error {
+	if x.probes >= xiphMaxProbes {
+		return ErrBudget
+	}
+	x.probes++
+	i := sort.Search(len(x.marks), func(n int) bool { return x.marks[n].off > off })
+	if i == 0 || i == len(x.marks) {
+		return nil
+	}
+	m, ok, err := x.find(off, x.marks[i-1], x.marks[i])
+	if ok {
+		x.add(m)
+	}
+	return err
+}
+
+// xiphSpan is the span between marks i and j (j > i), at bps bits per
+// second.
+type xiphSpan struct {
+	i, j int
+	bps  float64
+}
+
+// spans lists, for each mark, the span to the first mark at least w
+// later, at its average bitrate. Where the span to the mark before that
+// one, shorter than w, holds more bytes than a window at that average,
+// its bytes over one window count instead: they all start within one
+// window, so that is a lower bound of the peak, where the longer span's
+// average dilutes a burst.
+func (x *xiphSampler) spans(w uint64) []xiphSpan {
+	var out []xiphSpan
+	j := 0
+	for i, a := range x.marks {
+		for j < len(x.marks) && x.marks[j].pos < a.pos+w {
+			j++
+		}
+		if j == len(x.marks) {
+			break
+		}
+		b := x.marks[j]
+		bps := float64(b.off-a.off) * 8 / (float64(b.pos-a.pos) / x.rate)
+		if c := x.marks[j-1]; j-1 > i {
+			bps = max(bps, float64(c.off-a.off)*8/(float64(w)/x.rate))
+		}
+		out = append(out, xiphSpan{i: i, j: j, bps: bps * x.scale})
+	}
+	return out
+}
+
+// window is the peak window in pos units.
+func (x *xiphSampler) window() uint64 {
+	return max(1, uint64(x.s.window.Seconds()*x.rate))
+}
+
+// peak is the densest span of at least a window; 0 if there is none.
+func (x *xiphSampler) peak() int64 {
+	peak := 0.0
+	for _, sp := range x.spans(x.window()) {
+		peak = max(peak, sp.bps)
+	}
+	return int64(peak)
+}
+
+// run maps the audio coarsely, then refines the densest spans. Running
+// into the caps ends it early without an error.
+func (x *xiphSampler) run() error {
+	err := x.sample()
+	if errors.Is(err, ErrBudget) {
+		err = nil
+	}
+	return err
+}
+
+func (x *xiphSampler) sample() error {
+	audio := x.marks[len(x.marks)-1].off
+	near := audio / (2 * xiphCoarse)
+	for k := int64(1); k < xiphCoarse; k++ {
+		off := audio * k / xiphCoarse
+		i := sort.Search(len(x.marks), func(n int) bool { return x.marks[n].off > off })
+		if i == 0 || i == len(x.marks) || off-x.marks[i-1].off < near || x.marks[i].off-off < near {
+			continue // a mark is close enough
+		}
+		if err := x.probe(off); err != nil {
+			return err
+		}
+	}
+	w := x.window()
+	spans := x.spans(w)
+	slices.SortStableFunc(spans, func(a, b xiphSpan) int { return cmp.Compare(b.bps, a.bps) })
+	var regions [][2]uint64
+	for _, sp := range spans {
+		if len(regions) == xiphRegions {
+			break
+		}
+		a, b := x.marks[sp.i].pos, x.marks[sp.j].pos
+		if slices.ContainsFunc(regions, func(r [2]uint64) bool { return a < r[1] && b > r[0] }) {
+			continue
+		}
+		regions = append(regions, [2]uint64{a, b})
+	}
+	step := max(w/2, 1)
+	for _, r := range regions {
+		if err := x.refine(r[0]-min(r[0], step), r[1]+step, step); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refine adds marks until no gap that reaches into [a, b] holds a stretch
+// of it wider than step.
+func (x *xiphSampler) refine(a, b, step uint64) error {
+	var targets []uint64
+	for i := 0; i+1 < len(x.marks); i++ {
+		lo, hi := x.marks[i].pos, x.marks[i+1].pos
+		if hi <= a || lo >= b || hi-lo <= step {
+			continue
+		}
+		k := (hi - lo + step - 1) / step
+		for n := uint64(1); n < k; n++ {
+			if t := lo + (hi-lo)*n/k; t >= a && t <= b {
+				targets = append(targets, t)
+			}
+		}
+	}
+	for _, t := range targets {
+		// The offset of t, by interpolation between the marks around it.
+		i := sort.Search(len(x.marks), func(n int) bool { return x.marks[n].pos > t })
+		if i == 0 || i == len(x.marks) {
+			continue
+		}
+		lo, hi := x.marks[i-1], x.marks[i]
+		off := lo.off + int64(float64(hi.off-lo.off)*float64(t-lo.pos)/float64(hi.pos-lo.pos))
+		if err := x.probe(off); err != nil {
+			return err
+		}
+	}
+	return nil
 }

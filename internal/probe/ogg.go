@@ -14,7 +14,8 @@ import (
 // header packets give the codec, rate, channels and comments; the granule
 // position of its last page, found by a tail read, gives the duration; a
 // walk over its page headers (never the page bodies) gives packet sizes for
-// the peak.
+// the peak, unless the stream has so many pages that sampling them
+// (oggSample) reads less.
 //
 // Cover art in METADATA_BLOCK_PICTURE comments is base64 inside the
 // comment packet, so the picture's bytes are nowhere in the file as such:
@@ -29,10 +30,14 @@ const (
 	// oggMaxTail is the widest tail read, for a long last page or files
 	// whose last pages belong to other streams.
 	oggMaxTail = 1 << 20
-	// oggProbeRead is read at each sampled offset for an index peak.
-	oggProbeRead = 8 << 10
-	// oggMaxPoints bounds the sampled offsets.
-	oggMaxPoints = 512
+	// oggWalkMin: a walk over every page header that reads no more than
+	// this is always taken (exact). oggPredictAfter pages into the walk,
+	// its cost is extrapolated to the whole stream.
+	oggWalkMin      = 64 << 10
+	oggPredictAfter = 32
+	// oggSampleProbes is what sampling typically spends: xiphCoarse
+	// probes and a few to refine each of xiphRegions.
+	oggSampleProbes = 32
 	// oggMaxHeaderPages bounds the pages read for the header packets.
 	oggMaxHeaderPages = 4096
 )
@@ -172,12 +177,12 @@ func parseOgg(s *source, rep *Report) error {
 	}
 	audio := s.size - audioStart
 
-	// The page walk reads 27 + segments bytes per page: at most the audio
-	// bytes, so it fits if they fit half the budget; otherwise try it with
-	// half the budget and keep the rest for sampling.
+	// The page walk reads 27 + segments bytes per page, a few per cent of
+	// the audio: exact, unless that comes to more than sampling would
+	// read (or half the budget; the rest is kept for sampling).
 	save := s.budget
 	s.budget = save / 2
-	m, payload, err := oggScan(s, &st, audioStart)
+	m, payload, avgPage, err := oggScan(s, &st, audioStart)
 	s.budget += save - save/2
 	switch {
 	case err == nil:
@@ -188,17 +193,15 @@ func parseOgg(s *source, rep *Report) error {
 	case s.ctx.Err() != nil:
 		return err
 	}
-	points, scale, err := oggSample(s, &st, audioStart, last)
+	peak, scale, err := oggSample(s, &st, audioStart, last, avgPage)
 	if err != nil && s.ctx.Err() != nil {
 		return err
 	}
 	rep.BitrateAvg = int64(float64(audio) * scale * 8 / rep.Duration)
-	if len(points) > 2 { // more than the start and the end
-		rep.BitratePeak = xiphSpanPeak(points, s.window.Seconds(), rep.Duration, scale)
-		rep.PeakMethod = Index
+	if peak > 0 && rep.Duration >= s.window.Seconds() {
+		rep.BitratePeak, rep.PeakMethod = peak, Index
 	} else {
-		rep.BitratePeak = rep.BitrateAvg
-		rep.PeakMethod = Nominal
+		rep.BitratePeak, rep.PeakMethod = rep.BitrateAvg, Nominal
 	}
 	return nil
 }
@@ -360,15 +363,19 @@ func oggCRC(page []byte) uint32 {
 // oggLastGranule finds the granule position of the stream's last page by
 // reading the file's tail: the last whole page of the stream whose CRC
 // holds (so "OggS" inside packet data cannot pass for a page) and that
-// ends a packet.
+// ends a packet. The tail grows backwards, doubling, and only the new part
+// is read each time, so a long last page costs about its own size.
 func oggLastGranule(s *source, st *oggStream, audioStart int64) (int64, error) {
-	// 8 KiB, then enough for the longest page, then a wide read.
-	for _, tail := range []int64{oggTail, oggTail + oggMaxPage, oggMaxTail} {
-		from := max(audioStart, s.size-tail)
-		b := make([]byte, s.size-from)
-		if err := xiphRead(s, b, from, "ogg tail"); err != nil {
+	var b []byte
+	from := s.size
+	for tail := int64(oggTail); from > audioStart && int64(len(b)) < oggMaxTail; tail *= 2 {
+		at := max(audioStart, s.size-min(tail, oggMaxTail))
+		nb := make([]byte, s.size-at)
+		if err := xiphRead(s, nb[:from-at], at, "ogg tail"); err != nil {
 			return 0, err
 		}
+		copy(nb[from-at:], b)
+		b, from = nb, at
 		for i := bytes.LastIndex(b, []byte("OggS")); i >= 0; i = bytes.LastIndex(b[:i], []byte("OggS")) {
 			if err := s.step(); err != nil {
 				return 0, err
@@ -391,32 +398,43 @@ func oggLastGranule(s *source, st *oggStream, audioStart int64) (int64, error) {
 			}
 			return p.granule, nil
 		}
-		if from == audioStart {
-			break
-		}
 	}
 	return 0, fmt.Errorf("%w: ogg: no last page for stream %d", ErrCorrupt, st.serial)
 }
+
+// errOggLong: walking every page header would read more than sampling.
+var errOggLong = errors.New("ogg: too many pages to walk")
 
 // oggScan walks the stream's page headers from audioStart, reading only
 // headers and segment tables. Each page's complete packets (sizes from the
 // lacing values) are spread evenly over the media time between the
 // previous page's granule and this one's, or placed a block apart when the
-// stream has a fixed block size. It returns the meter and the
-// packet bytes.
-func oggScan(s *source, st *oggStream, audioStart int64) (*peakMeter, int64, error) {
+// stream has a fixed block size. It returns the meter, the packet bytes
+// and the mean page size. Once oggPredictAfter pages show that the walk
+// would read more than oggWalkLimit in all, it stops with errOggLong.
+func oggScan(s *source, st *oggStream, audioStart int64) (m *peakMeter, payload, avgPage int64, err error) {
 	var hdr [oggHeaderLen + 255]byte
-	m := newPeakMeter(s.window.Seconds())
-	var payload, pending int64
+	m = newPeakMeter(s.window.Seconds())
+	var pending int64
 	prev := st.time(0)
 	sizes := make([]int64, 0, 255)
-	for off := audioStart; off < s.size; {
+	read0 := s.read
+	pages := int64(0)
+	off := audioStart
+	for ; off < s.size; pages++ {
 		if err := s.step(); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
+		}
+		if pages >= oggPredictAfter {
+			avgPage = (off - audioStart) / pages
+			need := float64(s.read-read0) / float64(off-audioStart) * float64(s.size-audioStart)
+			if need > float64(oggWalkLimit(avgPage)) {
+				return nil, 0, avgPage, errOggLong
+			}
 		}
 		p, err := oggReadPage(s, off, &hdr)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		off += p.size
 		if p.serial != st.serial {
@@ -445,55 +463,94 @@ func oggScan(s *source, st *oggStream, audioStart int64) (*peakMeter, int64, err
 		}
 		prev = t
 	}
-	return m, payload + pending, nil
+	return m, payload + pending, (off - audioStart) / max(pages, 1), nil
 }
 
-// oggSample approximates the stream's page index by reading a page header
-// at evenly spaced offsets: each gives (time of its granule, offset of its
-// end). It also returns the share of the bytes seen that is packet data
-// rather than page headers.
-func oggSample(s *source, st *oggStream, audioStart, last int64) ([]xiphPoint, float64, error) {
-	points := []xiphPoint{{time: max(st.time(0), 0), off: audioStart}}
+// oggWalkLimit is the most the exact walk may read, given the mean page
+// size: what sampling typically reads (oggSampleProbes probes of half a
+// page and a chunk each), and at least oggWalkMin.
+func oggWalkLimit(avgPage int64) int64 {
+	return max(oggWalkMin, oggSampleProbes*(avgPage/2+oggChunk(avgPage)))
+}
+
+// oggChunk is read at a time looking for a page: half a page, within
+// bounds.
+func oggChunk(avgPage int64) int64 {
+	return min(max(avgPage/2, 512), 4<<10)
+}
+
+// oggSample estimates the peak of a stream too long to walk
+// (xiphSampler). A probe reads from its offset to the first page header
+// of any stream, then hops from header to header to the first page of
+// this stream that ends a packet; its mark is the page's granule position
+// at the page's end. The share of packet data in the pages hopped over
+// scales the bytes between marks. It returns the estimate (0 if none) and
+// that share.
+func oggSample(s *source, st *oggStream, audioStart, last, avgPage int64) (int64, float64, error) {
+	var hdr [oggHeaderLen + 255]byte
 	audio := s.size - audioStart
-	// Points closer than a few KiB would find the same pages again.
-	n := int(min(oggMaxPoints, s.budget/oggProbeRead/2, audio/(4<<10)+1))
+	if last <= 0 {
+		return 0, 1, nil
+	}
+	x := newXiphSampler(s, float64(st.rate), audio, uint64(last))
+	buf := make([]byte, oggChunk(avgPage))
 	var data, total int64
-	buf := make([]byte, oggProbeRead)
-	var err error
-	for i := 1; i < n; i++ {
-		if err = s.step(); err != nil {
-			break
-		}
-		at := audioStart + audio*int64(i)/int64(n)
-		b := buf[:min(int64(len(buf)), s.size-at)]
-		if err = xiphRead(s, b, at, "ogg sample"); err != nil {
-			break
-		}
-		for j := bytes.Index(b, []byte("OggS")); j >= 0; {
-			p, ok := oggParseHeader(b[j:], at+int64(j))
-			if ok && p.serial == st.serial && p.granule != -1 && p.granule <= last {
-				end := p.off + p.size
-				if t := st.time(p.granule); t > points[len(points)-1].time && end > points[len(points)-1].off && end <= s.size {
-					points = append(points, xiphPoint{time: t, off: end})
-					data += p.size - (p.body() - p.off)
-					total += p.size
+	x.find = func(off int64, lo, hi xiphMark) (xiphMark, bool, error) {
+		// The first page header at or after off: "OggS", version 0 and
+		// a header that parses.
+		page := int64(-1)
+		for pos := audioStart + off; page < 0 && pos < min(s.size, audioStart+off+oggMaxPage); {
+			if err := x.spend(); err != nil {
+				return xiphMark{}, false, err
+			}
+			b := buf[:min(int64(len(buf)), s.size-pos)]
+			if err := xiphRead(s, b, pos, "ogg sample"); err != nil {
+				return xiphMark{}, false, err
+			}
+			for j := 0; ; j++ {
+				k := bytes.Index(b[j:], []byte("OggS"))
+				if k < 0 {
+					break
 				}
-				break
+				if j += k; j+4 >= len(b) || b[j+4] == 0 {
+					page = pos + int64(j) // read whole below
+					break
+				}
 			}
-			k := bytes.Index(b[j+1:], []byte("OggS"))
-			if k < 0 {
-				break
+			if page < 0 {
+				pos += int64(max(len(b)-3, 1)) // "OggS" may straddle reads
 			}
-			j += 1 + k
 		}
+		// Hop to the first page of the stream that ends a packet.
+		for page >= 0 && page < audioStart+hi.off {
+			if err := x.spend(); err != nil {
+				return xiphMark{}, false, err
+			}
+			p, err := oggReadPage(s, page, &hdr)
+			if errors.Is(err, ErrCorrupt) || errors.Is(err, io.ErrUnexpectedEOF) {
+				// Not a page after all ("OggS" in packet data), or cut.
+				return xiphMark{}, false, nil
+			}
+			if err != nil {
+				return xiphMark{}, false, err
+			}
+			page += p.size
+			total += p.size
+			if p.serial != st.serial {
+				continue
+			}
+			data += p.size - (p.body() - p.off)
+			if p.granule < 0 || uint64(p.granule) <= lo.pos {
+				continue
+			}
+			m := xiphMark{pos: uint64(p.granule), off: page - audioStart}
+			return m, m.pos < hi.pos && m.off < hi.off, nil
+		}
+		return xiphMark{}, false, nil
 	}
-	points = append(points, xiphPoint{time: st.time(last), off: s.size})
-	scale := 1.0
+	err := x.run()
 	if total > 0 {
-		scale = float64(data) / float64(total)
+		x.scale = float64(data) / float64(total)
 	}
-	if errors.Is(err, ErrBudget) {
-		err = nil
-	}
-	return points, scale, err
+	return x.peak(), x.scale, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 )
 
 // FuzzOgg: run for a minute with
@@ -15,6 +16,21 @@ func FuzzOgg(f *testing.F) {
 	f.Fuzz(func(t *testing.T, file []byte) {
 		rep, err := Probe(context.Background(), bytes.NewReader(file), int64(len(file)), "x.ogg", Options{})
 		xiphCheckReport(t, file, rep, err)
+		// Sampling, which the probe takes only for streams of
+		// thousands of pages.
+		s := &source{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), budget: 1 << 20, steps: 1e5, window: 4 * time.Second}
+		var r Report
+		st, audioStart, err := oggHeaders(s, &r)
+		if err != nil {
+			return
+		}
+		last, err := oggLastGranule(s, &st, audioStart)
+		if err != nil {
+			return
+		}
+		if peak, scale, _ := oggSample(s, &st, audioStart, last, 1<<10); peak < 0 || !(scale >= 0 && scale <= 1) {
+			t.Fatalf("sampled peak %d, scale %v", peak, scale)
+		}
 	})
 }
 
