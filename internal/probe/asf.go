@@ -27,7 +27,8 @@ const (
 	asfMaxValue  = 64 << 10   // largest tag value read
 	asfMaxPic    = 1 << 10    // bytes of a WM/Picture value read to find its data
 	asfReadAhead = 4 << 10    // the header cursor reads this much at once
-	asfPktAhead  = 64         // the packet cursor reads this much at once
+	asfPktAhead  = 32         // the packet cursor reads this much at once...
+	asfWhole     = 64 << 10   // ...or this much, when the budget covers the whole file
 	asfMaxDepth  = 2          // Header Extension inside the header, and no deeper
 	asf100ns     = 10_000_000 // ASF times count 100 ns units
 )
@@ -594,7 +595,8 @@ func utf16Z(b []byte) (s string, rest []byte, ok bool) {
 }
 
 // asfCursor reads forward through [off, end) of the source, ahead bytes
-// at a time, so a run of small fields costs one read.
+// at a time, so a run of small fields costs one read. FLV's tag walk uses
+// it too.
 type asfCursor struct {
 	s      *source
 	off    int64
@@ -674,6 +676,10 @@ func (w *asfWalk) walk(s *source, off, pkts int64) error {
 	}
 	w.first = -1
 	c := &asfCursor{s: s, limit: s.size, ahead: asfPktAhead}
+	if s.size-off <= s.budget/2 {
+		// Large reads: few calls, and the budget allows every byte.
+		c.ahead = asfWhole
+	}
 	for i := range pkts {
 		if err := s.step(); err != nil {
 			return err

@@ -69,13 +69,18 @@ func parseFLV(s *source, rep *Report) error {
 	// Composition offsets put a packet's time up to a few frames before
 	// or after its neighbours'.
 	sm := &sortedMeter{m: m, span: 2}
-	b := make([]byte, flvTagPeek)
+	c := &asfCursor{s: s, limit: s.size, ahead: flvTagPeek}
+	if s.size <= s.budget/2 {
+		c.ahead = asfWhole // large reads: few calls
+	}
 	for off+11 <= s.size {
 		if walkErr = s.step(); walkErr != nil {
 			break
 		}
 		n := min(int64(flvTagPeek), s.size-off)
-		if _, walkErr = s.ReadAt(b[:n], off); walkErr != nil {
+		c.seek(off, s.size)
+		var b []byte
+		if b, walkErr = c.bytes(n); walkErr != nil {
 			break
 		}
 		typ := b[0] & 0x1f
