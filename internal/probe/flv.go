@@ -14,9 +14,10 @@ import (
 // followed by the previous tag's size. The onMetaData script tag (AMF0)
 // states the duration, data rates, frame size and tags; the first audio
 // and video tags name the codecs. A walk over the tag headers (16 bytes
-// a tag: the header and the first bytes of the data) gives every packet's
-// size and time, so the peak is exact; a walk the budget cannot finish
-// falls back to onMetaData's duration and a nominal rate.
+// a tag: the header and the first bytes of the data; a file the budget
+// covers is read in large pieces) gives every packet's size and time, so
+// the peak is exact; a walk the budget cannot finish falls back to
+// onMetaData's duration and a nominal rate.
 
 const (
 	flvMaxScript = 256 << 10 // bytes of a script tag read
