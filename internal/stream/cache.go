@@ -67,8 +67,17 @@ type Cached struct {
 	id      fileID
 	checked atomic.Int64 // when the file was last opened, Unix ns
 
-	ctype, etag, lastMod, length string
+	// Header values of a plain 200, each a slice of length and capacity
+	// 1 shared by every response: net/http only reads them, and an
+	// append by anyone else copies first.
+	ctype, etag, lastMod, length []string
 }
+
+// Header values every cached response shares.
+var (
+	nosniff = []string{"nosniff"}
+	bytesRU = []string{"bytes"}
+)
 
 // fileID tells whether a file opened again is the one cached, unchanged.
 type fileID struct {
@@ -120,10 +129,10 @@ func (c *Cache) Put(key string, f *os.File, fi fs.FileInfo) *Cached {
 	_, ctype := media.TypeOf(fi.Name())
 	e = &Cached{
 		data: data, name: fi.Name(), modTime: fi.ModTime(), id: id,
-		ctype:   ctype,
-		etag:    ETag(fi),
-		lastMod: fi.ModTime().UTC().Format(http.TimeFormat),
-		length:  strconv.FormatInt(fi.Size(), 10),
+		ctype:   []string{ctype},
+		etag:    []string{ETag(fi)},
+		lastMod: []string{fi.ModTime().UTC().Format(http.TimeFormat)},
+		length:  []string{strconv.FormatInt(fi.Size(), 10)},
 	}
 	e.checked.Store(now)
 
@@ -182,17 +191,17 @@ func (c *Cache) Len() (entries int, bytes int64) {
 // goes through ServeContent like a file.
 func (s *Server) ServeCached(w http.ResponseWriter, r *http.Request, e *Cached) {
 	if !plain(r.Header) {
-		s.serve(w, r, e.name, e.modTime, e.etag, int64(len(e.data)), &memSource{data: e.data})
+		s.serve(w, r, e.name, e.modTime, e.etag[0], int64(len(e.data)), &memSource{data: e.data})
 		return
 	}
 	h := w.Header()
-	h["Content-Type"] = []string{e.ctype}
-	h["Etag"] = []string{e.etag}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	h["Last-Modified"] = []string{e.lastMod}
-	h["Accept-Ranges"] = []string{"bytes"}
+	h["Content-Type"] = e.ctype
+	h["Etag"] = e.etag
+	h["X-Content-Type-Options"] = nosniff
+	h["Last-Modified"] = e.lastMod
+	h["Accept-Ranges"] = bytesRU
 	if _, ok := h["Content-Encoding"]; !ok {
-		h["Content-Length"] = []string{e.length}
+		h["Content-Length"] = e.length
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {

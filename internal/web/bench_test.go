@@ -20,10 +20,17 @@ import (
 	"mustserv/internal/stream"
 )
 
-// benchServer serves a library "media" holding small.bin (4 KiB) with the
-// access log on, formatted by slog's TextHandler as run.go does, into
-// io.Discard: the formatting is measured, the disk is not.
+// benchServer serves a library "media" holding small.bin (4 KiB) as
+// run.go sets the server up (small-file cache, access log formatted by
+// hand) with the log going to io.Discard: the formatting is measured, the
+// disk is not.
 func benchServer(b *testing.B, size int) *httptest.Server {
+	ts := httptest.NewServer(benchHandler(b, size))
+	b.Cleanup(ts.Close)
+	return ts
+}
+
+func benchHandler(b *testing.B, size int) *Server {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "media")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -37,15 +44,37 @@ func benchServer(b *testing.B, size int) *httptest.Server {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tree.Close() })
-	s := New(Options{
-		Tree:      tree,
-		Stream:    stream.New(time.Duration(config.Default().Server.WriteStall)),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AccessLog: true,
+	return New(Options{
+		Tree:        tree,
+		Stream:      stream.New(time.Duration(config.Default().Server.WriteStall)),
+		Cache:       stream.NewCache(stream.CacheLimits{}),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AccessLog:   true,
+		AccessLogTo: io.Discard,
+		WriteStall:  time.Duration(config.Default().Server.WriteStall),
 	})
-	ts := httptest.NewServer(s)
-	b.Cleanup(ts.Close)
-	return ts
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that a
+// benchmark counts the handler's allocations only.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkStreamHandler is the handler alone serving a cached 4 KiB file
+// (no connection, no net/http): what a request costs in this package.
+func BenchmarkStreamHandler(b *testing.B) {
+	h := benchHandler(b, 4<<10)
+	r := httptest.NewRequest("GET", "/stream/media/small.bin", nil)
+	r.RemoteAddr = "192.0.2.7:41234"
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
 }
 
 // BenchmarkStreamSmallFile is a player fetching a 4 KiB file again and

@@ -36,37 +36,46 @@ func handleReadyz(ready *atomic.Bool) http.Handler {
 	})
 }
 
-// handleStream serves a file's bytes. HEAD is served by the GET route.
+// streamHandler serves a file's bytes. HEAD is served by the GET route.
 //
 // With a cache, a small file opened less than the cache's TTL ago is
 // served from memory without touching the library; otherwise it is opened
 // (which checks containment) and the cache keeps it if it is small.
-func handleStream(tree *library.Tree, st *stream.Server, cache *stream.Cache, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vpath := r.PathValue("path")
-		if cache != nil {
-			if e := cache.Get(vpath); e != nil {
-				st.ServeCached(w, r, e)
-				return
-			}
-		}
-		f, fi, err := tree.Open(vpath)
-		if err != nil {
-			if cache != nil {
-				cache.Forget(vpath)
-			}
-			writeError(w, r, log, err)
+type streamHandler struct {
+	tree  *library.Tree
+	st    *stream.Server
+	cache *stream.Cache
+	log   *slog.Logger
+}
+
+func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, r.PathValue("path"))
+}
+
+// serve serves the file at vpath, the route's {path...} value.
+func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath string) {
+	if h.cache != nil {
+		if e := h.cache.Get(vpath); e != nil {
+			h.st.ServeCached(w, r, e)
 			return
 		}
-		defer f.Close()
-		if cache != nil {
-			if e := cache.Put(vpath, f, fi); e != nil {
-				st.ServeCached(w, r, e)
-				return
-			}
+	}
+	f, fi, err := h.tree.Open(vpath)
+	if err != nil {
+		if h.cache != nil {
+			h.cache.Forget(vpath)
 		}
-		st.Serve(w, r, f, fi)
-	})
+		writeError(w, r, h.log, err)
+		return
+	}
+	defer f.Close()
+	if h.cache != nil {
+		if e := h.cache.Put(vpath, f, fi); e != nil {
+			h.st.ServeCached(w, r, e)
+			return
+		}
+	}
+	h.st.Serve(w, r, f, fi)
 }
 
 //go:embed ui/static

@@ -223,8 +223,14 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies, out io.Writer) ht
 // the deadline after each response.
 func writeDeadline(next http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// An error means the writer takes no deadlines (a test recorder).
-		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		// net/http's own writer has the method (what ResponseController
+		// looks for, without allocating one); an error means the writer
+		// takes no deadlines (a test recorder).
+		if dw, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+			dw.SetWriteDeadline(time.Now().Add(d))
+		} else {
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,9 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // routes registers every route of the server. Keep these paths stable:
 // players, playlists and other tools hold links to them.
@@ -10,7 +13,58 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /{$}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
 	mux.Handle("GET /browse/{path...}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
-	mux.Handle("GET /stream/{path...}", handleStream(s.opts.Tree, s.opts.Stream, s.opts.Cache, s.opts.Logger))
+	mux.Handle("GET /stream/{path...}", s.stream)
 	mux.Handle("GET /playlist/{path...}", handlePlaylist(s.opts.Tree, s.proxies, s.opts.Logger))
 	mux.Handle("GET /static/", handleStatic())
+}
+
+// shortcut sends a GET or HEAD of a clean /stream/ path straight to the
+// stream handler, with the path value the mux would give it, and every
+// other request to mux. Streams are most of a server's requests, and the
+// mux's matching allocates (TestShortcutMatchesMux and FuzzShortcut check
+// that both routes give the same handler the same path). A path the mux
+// would redirect (not clean) or that has escapes net/http keeps in RawPath
+// (an encoded slash) always goes through the mux.
+func (s *Server) shortcut(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := streamPath(r); ok {
+			s.stream.serve(w, r, rest)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// streamPath returns the {path...} value of "GET /stream/{path...}" for r
+// when the mux would route r there without a redirect, and can be sure of
+// it by looking at r.URL.Path alone.
+func streamPath(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", false
+	}
+	p := r.URL.Path
+	rest, ok := strings.CutPrefix(p, "/stream/")
+	if !ok || r.URL.RawPath != "" || !isClean(p) {
+		return "", false
+	}
+	return rest, true
+}
+
+// isClean reports whether p (starting with "/") has no empty, "." or ".."
+// segment except a trailing empty one: path.Clean would leave it as it
+// is, trailing slash aside, so the mux does not redirect.
+func isClean(p string) bool {
+	for i := 1; i <= len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		if j < 0 {
+			j = len(p) - i
+		}
+		seg := p[i : i+j]
+		last := i+j >= len(p)
+		if (seg == "" && !last) || seg == "." || seg == ".." {
+			return false
+		}
+		i += j + 1
+	}
+	return true
 }

@@ -43,6 +43,7 @@ type Options struct {
 // Server is the HTTP handler of MuStServ.
 type Server struct {
 	opts    Options
+	stream  *streamHandler
 	proxies proxies
 	pages   *pages
 	handler http.Handler
@@ -54,15 +55,17 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), pages: newPages()}
+	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	var h http.Handler = mux
+	var h http.Handler = s.shortcut(mux)
 	h = recoverPanics(h, opts.Logger)
-	if opts.WriteStall > 0 {
-		h = writeDeadline(h, opts.WriteStall)
-	}
 	if opts.AccessLog {
 		h = accessLog(h, opts.Logger, s.proxies, opts.AccessLogTo)
+	}
+	// Outermost, so that it reaches net/http's writer directly.
+	if opts.WriteStall > 0 {
+		h = writeDeadline(h, opts.WriteStall)
 	}
 	s.handler = h
 	return s
