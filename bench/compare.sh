@@ -335,6 +335,14 @@ done
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Peak RSS over the whole run (VmHWM), the 32-connection request load
+# included; for nginx summed over its processes as for idle RSS.
+ms_hwm=$(status_kb "$ms_pid" VmHWM)
+ngx_hwm=0
+for pid in $ngx_pid $ngx_workers; do
+  ngx_hwm=$((ngx_hwm + $(status_kb "$pid" VmHWM)))
+done
+
 # Every request must have been logged by both (the comparison assumes it).
 ms_lines=$(grep -c 'msg=request' "$work/mustserv.log" || true)
 ngx_lines=$(wc -l <"$work/nginx/access.log")
@@ -371,6 +379,7 @@ echo
 echo "runs: throughput mustserv [$ms_tp ] nginx [$ngx_tp ]; req/s mustserv [$ms_rps ] nginx [$ngx_rps ]"
 echo "server CPU per 4 KiB request (µs, user+system, $what): mustserv $(median <<<"$ms_cpu"), nginx $(median <<<"$ngx_cpu")"
 echo "idle PSS (MB): mustserv $(mb "$ms_pss"), nginx $(mb "$ngx_pss") (master + $(wc -w <<<"$ngx_workers") workers)"
+echo "peak RSS over the runs (MB, VmHWM): mustserv $(mb "$ms_hwm") (GOGC ${GOGC:-unset, so 200}), nginx $(mb "$ngx_hwm")"
 echo "access logs on for both (one line per request, written to a file): mustserv $ms_lines lines, nginx $ngx_lines lines"
 echo "nginx: worker_processes 2, sendfile on, tcp_nopush on, keepalive defaults; mustserv: GOMAXPROCS default ($(nproc))"
 echo "wrk, curl and the server share the same $(nproc) cores, unpinned, the same way for both servers"

@@ -238,6 +238,10 @@ func newLogger(level string, w io.Writer) (*slog.Logger, *logbuf.Writer) {
 	return slog.New(logbuf.Handler(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: l}), lb)), lb
 }
 
+// defaultGOGC is the server's GC target when the GOGC environment
+// variable does not set one.
+const defaultGOGC = 200
+
 // The access log's batching: one write(2) per logDelay or logBatch bytes
 // instead of one per request (docs/decisions/0006-batched-access-log.md).
 const (
@@ -249,6 +253,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg, err := loadServeConfig(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// Most of a request's garbage is net/http's; with the heap this
+		// small, GOGC=100 collects every few thousand requests.
+		// docs/decisions/0008-gogc-200.md weighs CPU against memory.
+		debug.SetGCPercent(defaultGOGC)
 	}
 	log, logw := newLogger(cfg.Log.Level, stderr)
 	defer logw.Close()
@@ -293,6 +303,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       stream.ConnContext, // lets stream cork file bodies
 		// No WriteTimeout: it would cut every stream longer than it. The
 		// stream package sets a stall deadline per write instead.
 	}

@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"context"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -245,4 +247,13 @@ func (m *memSource) Read(p []byte) (int, error) {
 	n := copy(p, m.data[m.off:])
 	m.off += int64(n)
 	return n, nil
+}
+
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// ConnContext is meant for http.Server.ConnContext: it lets Serve reach a
+// request's TCP connection, to cork it while a file body is sent.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
 }

@@ -20,3 +20,18 @@ func idOf(fi fs.FileInfo) (fileID, bool) {
 		ctimeNs: st.Ctim.Nano(),
 	}, true
 }
+
+// setCork sets or clears TCP_CORK on the socket behind rc.
+func setCork(rc syscall.RawConn, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,8 +1,12 @@
 package stream
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -10,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,5 +303,96 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if _, size := c.Len(); size > 2500 {
 		t.Errorf("cache holds %d bytes, capacity 2500", size)
+	}
+}
+
+// corkOf reads TCP_CORK of the server side of a connection.
+func corkOf(t *testing.T, c net.Conn) int {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
+// TestCorkWhileSendingFile: with ConnContext, a file body is sent with
+// TCP_CORK set (seen while the client holds the transfer back), and the
+// socket is uncorked when the response is done, so the next response on
+// the kept-alive connection is not held back. A small cached file is
+// never corked.
+func TestCorkWhileSendingFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big := content(6, 8<<20)
+	writeFile(t, dir, "big.mkv", big, fixtureTime())
+	writeFile(t, dir, "small.jpg", content(7, 5000), fixtureTime())
+	s := New(time.Minute)
+	cache := NewCache(CacheLimits{})
+	conns := make(chan net.Conn, 1)
+	done := make(chan string, 4)
+	srv := httptest.NewUnstartedServer(fileHandler(t, dir, func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+		if e := cache.Put(r.URL.Path, f, fi); e != nil {
+			s.ServeCached(w, r, e)
+		} else {
+			s.Serve(w, r, f, fi)
+		}
+		done <- r.URL.Path
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		conns <- c
+		return ConnContext(ctx, c)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	c := dialSmall(t, srv.Listener.Addr().String(), 4096)
+	c.SetDeadline(time.Now().Add(time.Minute)) // a bound on a hung server
+	server := <-conns
+	br := bufio.NewReader(c)
+	get := func(name string) *http.Response {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET /"+name+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	resp := get("big.mkv")
+	// The client has read the headers only; 8 MiB cannot fit in the
+	// socket buffers, so the server is still sending the body.
+	if got := corkOf(t, server); got != 1 {
+		t.Errorf("TCP_CORK = %d while the body is sent, want 1", got)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(body, big) {
+		t.Fatalf("body: %d bytes, %v", len(body), err)
+	}
+	<-done
+	if got := corkOf(t, server); got != 0 {
+		t.Errorf("TCP_CORK = %d after the response, want 0", got)
+	}
+
+	resp = get("small.jpg")
+	if body, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(body, content(7, 5000)) {
+		t.Fatalf("small body: %d bytes, %v", len(body), err)
+	}
+	<-done
+	if got := corkOf(t, server); got != 0 {
+		t.Errorf("TCP_CORK = %d after a cached response, want 0", got)
 	}
 }
