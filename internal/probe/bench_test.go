@@ -21,7 +21,7 @@ import (
 //	GOTOOLCHAIN=go1.27.3 go test -run='^$' -bench=ProbeLibrary -benchtime=1x ./internal/probe/
 func BenchmarkProbeLibrary(b *testing.B) {
 	var fixtures []string
-	for _, fam := range []string{"mp3", "flac", "ogg", "riff", "mp4", "mkv", "avi"} {
+	for _, fam := range []string{"mp3", "flac", "ogg", "riff", "mp4", "mkv", "avi", "ts", "asf", "flv", "mpegps"} {
 		files, _ := filepath.Glob(filepath.Join("testdata", fam, "*"))
 		for _, f := range files {
 			fi, err := os.Stat(f)

@@ -30,7 +30,8 @@ const (
 	// frame scan, a seek table that covers every frame).
 	Exact Method = "exact"
 	// Index: from an index that groups packets (a TOC, cues, a sparse seek
-	// table): windows are approximate.
+	// table) or from samples of the file (long FLAC, Ogg, MPEG-TS/PS):
+	// windows are approximate.
 	Index Method = "index"
 	// Nominal: the container states a constant bitrate.
 	Nominal Method = "nominal"
