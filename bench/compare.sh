@@ -14,7 +14,8 @@
 # Environment: MUSTSERV_BIN=path skips the build and runs that binary;
 # CGO_ENABLED (0, as make build) for the build; NGINX=path picks another
 # nginx (default /usr/sbin/nginx); REPS (3) runs each measurement more
-# often; WRK_CONNS (32) and WRK_THREADS (1) change the small-file load.
+# often; WRK_CONNS (32) and WRK_THREADS (1) change the small-file load;
+# NGINX_LOG_BUFFER=1 gives nginx's access log a buffer as MuStServ's has.
 set -euo pipefail
 
 quick=0
@@ -22,7 +23,7 @@ for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -45,6 +46,10 @@ esac
 wrk_conns=${WRK_CONNS:-32}
 wrk_threads=${WRK_THREADS:-1}
 nginx_bin=${NGINX:-/usr/sbin/nginx}
+ngx_log_buffer=""
+if [ "${NGINX_LOG_BUFFER:-0}" = 1 ]; then
+  ngx_log_buffer=" buffer=64k flush=100ms"
+fi
 
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=go1.27.3
@@ -198,8 +203,10 @@ events {
 
 http {
     default_type application/octet-stream;
-    # One line per request, as MuStServ's access log writes.
-    access_log $work/nginx/access.log combined;
+    # One line per request, as MuStServ's access log writes (MuStServ
+    # batches its lines, 100 ms or 64 KiB; NGINX_LOG_BUFFER=1 makes nginx
+    # do the same).
+    access_log $work/nginx/access.log combined$ngx_log_buffer;
     sendfile on;
     tcp_nopush on;
     # keepalive_timeout and keepalive_requests keep their defaults.
@@ -380,7 +387,7 @@ echo "runs: throughput mustserv [$ms_tp ] nginx [$ngx_tp ]; req/s mustserv [$ms_
 echo "server CPU per 4 KiB request (µs, user+system, $what): mustserv $(median <<<"$ms_cpu"), nginx $(median <<<"$ngx_cpu")"
 echo "idle PSS (MB): mustserv $(mb "$ms_pss"), nginx $(mb "$ngx_pss") (master + $(wc -w <<<"$ngx_workers") workers)"
 echo "peak RSS over the runs (MB, VmHWM): mustserv $(mb "$ms_hwm") (GOGC ${GOGC:-unset, so 200}), nginx $(mb "$ngx_hwm")"
-echo "access logs on for both (one line per request, written to a file): mustserv $ms_lines lines, nginx $ngx_lines lines"
+echo "access logs on for both (one line per request, written to a file; mustserv batched, nginx ${ngx_log_buffer:- unbuffered}): mustserv $ms_lines lines, nginx $ngx_lines lines"
 echo "nginx: worker_processes 2, sendfile on, tcp_nopush on, keepalive defaults; mustserv: GOMAXPROCS default ($(nproc))"
 echo "wrk, curl and the server share the same $(nproc) cores, unpinned, the same way for both servers"
 echo "load average before/after the runs: $load_before / $load_after (other work on the machine adds noise)"
