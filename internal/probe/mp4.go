@@ -878,6 +878,12 @@ func mp4Codec(fourcc string, oti *byte) string {
 		return "hevc"
 	case "mp4v":
 		return "mpeg4"
+	case "s263", "h263":
+		return "h263"
+	case "samr":
+		return "amr_nb"
+	case "sawb":
+		return "amr_wb"
 	case "Opus":
 		return "opus"
 	case "fLaC":

@@ -65,3 +65,9 @@ $ff -i "$tmp/src.wav" -c:a alac -metadata title=Lossless $common mp4/alac.m4a
 # shellcheck disable=SC2086
 $ff -i "$tmp/src.mkv" -i "$tmp/src.wav" -map 0 -map 1 -c:v mpeg4 -b:v 40k $aac \
 	-metadata title=Movie -metadata artist=Dave -metadata date=1999 $common mp4/mpeg4-aac.mov
+
+# 3GP (brand 3gp4): H.263 at QCIF and AAC, as phones wrote them. ffmpeg's
+# 3gp muxer only takes H.263 at the standard sizes.
+# shellcheck disable=SC2086
+$ff -i "$tmp/src.mkv" -i "$tmp/src.wav" -map 0 -map 1 -vf scale=176:144 -c:v h263 -b:v 40k $aac \
+	-metadata title=Phone -f 3gp $common mp4/h263-aac.3gp
