@@ -180,8 +180,11 @@ func parseASF(s *source, rep *Report) error {
 	// packet): the stated duration, and the media bytes estimated from the
 	// share of payload in the packets walked.
 	if stated <= 0 {
-		// Recognised but no duration: the report names the container
-		// and the error says why: no size-only success (see Probe).
+		if w.walked > 0 && (errors.Is(err, ErrBudget) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			// Sound packets, but a broadcast header (no duration) and
+			// more packets than the limits allow: size-only (see Probe).
+			return fmt.Errorf("asf broadcast: %w", errSizeOnly)
+		}
 		return fmt.Errorf("%w: asf header states no duration", ErrCorrupt)
 	}
 	rep.Duration = stated

@@ -186,6 +186,12 @@ func parseFLV(s *source, rep *Report) error {
 	// estimated from the share of media data in the tags walked (or
 	// onMetaData's data rates).
 	if !(meta.duration > 0) {
+		if 2*media > walked && errors.Is(walkErr, ErrBudget) {
+			// Tags that are mostly media data (not a run of empty or
+			// unknown tags), no onMetaData duration, and more tags
+			// than the limits allow: size-only (see Probe).
+			return fmt.Errorf("flv without a stated duration: %w", errSizeOnly)
+		}
 		if walkErr != nil {
 			return fmt.Errorf("flv tags: %w", walkErr)
 		}

@@ -85,7 +85,7 @@ func TestFLVBroken(t *testing.T) {
 	} {
 		rep, err := probeFLVBytes(tt.file, Options{})
 		if tt.want == nil {
-			if err != nil && (rep == nil || rep.Error == "") || err == nil && !(rep.Duration > 0) {
+			if err != nil && (rep == nil || rep.Error == "") || err == nil && !(rep.Duration > 0) && !sizeOnly(rep) {
 				t.Errorf("%s: %v %+v", tt.name, err, rep)
 			}
 			continue
@@ -96,7 +96,7 @@ func TestFLVBroken(t *testing.T) {
 	}
 	for n := 0; n <= len(b); n += 331 {
 		rep, err := probeFLVBytes(b[:n], Options{})
-		if err != nil && (rep == nil || rep.Error == "") || err == nil && !(rep.Duration > 0) {
+		if err != nil && (rep == nil || rep.Error == "") || err == nil && !(rep.Duration > 0) && !sizeOnly(rep) {
 			t.Errorf("prefix %d: %v %+v", n, err, rep)
 		}
 	}
@@ -137,5 +137,26 @@ func TestFLVHuge(t *testing.T) {
 		if alloc > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", tt.name, alloc)
 		}
+	}
+}
+
+// TestFLVSizeOnly: an FLV whose onMetaData states no duration, with more
+// tags than the limits allow, gets a size-only report with its streams,
+// not an error; walked whole, its tags give the duration.
+func TestFLVSizeOnly(t *testing.T) {
+	t.Parallel()
+	b := flvFixture(t, "flv1-mp3.flv")
+	i := bytes.Index(b, []byte("\x00\x08duration\x00"))
+	if i < 0 {
+		t.Fatal("no onMetaData duration")
+	}
+	clear(b[i+11 : i+19]) // the AMF0 number: 0
+	rep, err := probeFLVBytes(b, Options{MaxSteps: 100})
+	if err != nil || !sizeOnly(rep) || rep.Container != "flv" || len(rep.Streams) != 2 {
+		t.Errorf("no duration, over the step budget: %v %+v", err, rep)
+	}
+	rep, err = probeFLVBytes(b, Options{})
+	if err != nil || !(rep.Duration > 5) || rep.PeakMethod != Exact {
+		t.Errorf("no duration, walked whole: %v %+v", err, rep)
 	}
 }

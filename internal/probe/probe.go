@@ -148,6 +148,9 @@ var (
 	ErrBudget = errors.New("probe budget exceeded")
 	// ErrCorrupt: the file contradicts its own format.
 	ErrCorrupt = errors.New("corrupt file")
+	// errSizeOnly: a parser recognised a sound file but can give no
+	// duration within the limits; Probe makes a size-only report of it.
+	errSizeOnly = errors.New("no duration within the limits")
 )
 
 // parser fills rep from the file behind s.
@@ -165,13 +168,13 @@ type format struct {
 // cannot be probed gives a report with Error set and a non-nil error; the
 // report still carries the container when it was recognised.
 //
-// There is no size-only success: an extension alone never makes a report
-// (random bytes named x.wma are ErrUnknownFormat, named x.mp3 the MP3
-// parser's ErrCorrupt), and a recognised container whose duration cannot
-// be found (an ASF broadcast header, an FLV without tags or onMetaData)
-// fails with its report — container named, PeakMethod unknown, Error
-// saying why — because a success without a duration gives pacing and the
-// index no rate to use.
+// An extension alone never makes a report (random bytes named x.wma are
+// ErrUnknownFormat, named x.mp3 the MP3 parser's ErrCorrupt). A recognised,
+// sound container that states no duration and whose packets could not all
+// be walked within the budget (a long live ASF broadcast, an FLV recording
+// without onMetaData) gets a size-only report: container, streams and tags
+// as found, Duration and bitrates 0, PeakMethod unknown, and no error — the
+// file is playable, and pacing uses its rate for unknown files.
 func Probe(ctx context.Context, r io.ReaderAt, size int64, name string, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
 	rep := &Report{PeakMethod: Unknown, PeakWindow: opts.Window.Seconds(), Streams: []Stream{}}
@@ -184,7 +187,10 @@ func Probe(ctx context.Context, r io.ReaderAt, size int64, name string, opts Opt
 	for _, f := range formats() {
 		if f.match(head, ext) {
 			rep.Container = f.name
-			if err := f.parse(s, rep); err != nil {
+			if err := f.parse(s, rep); errors.Is(err, errSizeOnly) {
+				rep.Duration, rep.BitrateAvg, rep.BitratePeak, rep.PeakMethod = 0, 0, 0, Unknown
+				return rep, nil
+			} else if err != nil {
 				return fail(rep, err)
 			}
 			// The highest average over any window is at least the

@@ -107,3 +107,9 @@ func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return len(p), nil
 }
+
+// sizeOnly reports whether rep is a size-only success (see Probe): no
+// duration, no bitrates, method unknown, no error.
+func sizeOnly(rep *Report) bool {
+	return rep != nil && rep.Error == "" && rep.Duration == 0 && rep.BitrateAvg == 0 && rep.BitratePeak == 0 && rep.PeakMethod == Unknown
+}
