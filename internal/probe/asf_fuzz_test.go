@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -16,15 +14,7 @@ import (
 // The seeds are the first KBs of the fixtures (the header and the first
 // packets) and a header claiming more than the file holds.
 func FuzzASF(f *testing.F) {
-	files, err := filepath.Glob("testdata/asf/*")
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no seeds in testdata/asf: %v", err)
-	}
-	for _, path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range fixtureSeeds(f, "testdata/asf/*") {
 		f.Add(b[:min(len(b), 8<<10)])
 		h := bytes.Clone(b[:min(len(b), 2<<10)])
 		binary.LittleEndian.PutUint64(h[16:], 1<<31)

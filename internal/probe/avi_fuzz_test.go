@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -16,15 +14,7 @@ import (
 // The seeds are the first KBs of the fixtures (headers and first chunks),
 // their headers with the start of their idx1, and a hdrl LIST claiming 2 GB.
 func FuzzAVI(f *testing.F) {
-	files, err := filepath.Glob("testdata/avi/*.avi")
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no seeds in testdata/avi: %v", err)
-	}
-	for i, path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for i, b := range fixtureSeeds(f, "testdata/avi/*.avi") {
 		f.Add(b[:min(len(b), 12<<10)])
 		// The headers, an empty movi LIST and the start of the idx1.
 		m, x := bytes.Index(b, []byte("movi")), bytes.LastIndex(b, []byte("idx1"))

@@ -9,18 +9,29 @@ import (
 	"testing"
 )
 
-// xiphFuzzSeeds adds the files matching pattern to f's corpus.
-func xiphFuzzSeeds(f *testing.F, pattern string) {
+// fixtureSeeds returns the contents of the fixtures matching pattern, the
+// seeds of a fuzz target; it fails f if there are none.
+func fixtureSeeds(f *testing.F, pattern string) [][]byte {
 	f.Helper()
 	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no seeds in %s: %v", pattern, err)
 	}
+	var out [][]byte
 	for _, path := range files {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
 		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// xiphFuzzSeeds adds the files matching pattern to f's corpus.
+func xiphFuzzSeeds(f *testing.F, pattern string) {
+	f.Helper()
+	for _, b := range fixtureSeeds(f, pattern) {
 		f.Add(b)
 	}
 }

@@ -3,8 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -15,15 +13,7 @@ import (
 // The seeds are the first KBs of the fixtures (onMetaData and the first
 // tags) and tags claiming more than the file holds.
 func FuzzFLV(f *testing.F) {
-	files, err := filepath.Glob("testdata/flv/*.flv")
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no seeds in testdata/flv: %v", err)
-	}
-	for _, path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range fixtureSeeds(f, "testdata/flv/*.flv") {
 		f.Add(b[:min(len(b), 8<<10)])
 	}
 	f.Add(slicesConcat([]byte("FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"), flvTag(9, 0, []byte{0x17, 1, 0, 0, 0x28}), []byte{8, 0xff, 0xff, 0xff}))

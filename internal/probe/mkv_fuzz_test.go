@@ -3,8 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -16,15 +14,7 @@ import (
 // first clusters: whole fixtures make the fuzzer slow) and a file claiming
 // a huge element.
 func FuzzMatroska(f *testing.F) {
-	files, err := filepath.Glob("testdata/mkv/*")
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no seeds in testdata/mkv: %v", err)
-	}
-	for _, path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range fixtureSeeds(f, "testdata/mkv/*") {
 		f.Add(b[:min(len(b), 6<<10)])
 	}
 	f.Add(hugeMatroska([]byte{0x12, 0x54, 0xC3, 0x67}, 2<<30))
