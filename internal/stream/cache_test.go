@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,17 +44,7 @@ type rawResponse struct {
 
 func fetchRaw(t testing.TB, c *http.Client, method, url string, header map[string]string) rawResponse {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
+	resp := send(t, c, method, url, header)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -194,6 +194,12 @@ func readReply(t testing.TB, resp *http.Response, file []byte) reply {
 // fetch sends one request and returns the summarised reply.
 func fetch(t testing.TB, c *http.Client, method, url string, header map[string]string, file []byte) reply {
 	t.Helper()
+	return readReply(t, send(t, c, method, url, header), file)
+}
+
+// send sends one request with the header fields given as they are.
+func send(t testing.TB, c *http.Client, method, url string, header map[string]string) *http.Response {
+	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +211,7 @@ func fetch(t testing.TB, c *http.Client, method, url string, header map[string]s
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	return readReply(t, resp, file)
+	return resp
 }
 
 // span is the half-open byte interval [start, end) of a file.
