@@ -123,8 +123,8 @@ func (c *Cache) Put(key string, f *os.File, fi fs.FileInfo) *Cached {
 		return e
 	}
 	data := make([]byte, fi.Size())
-	if n, err := f.ReadAt(data, 0); n != len(data) {
-		_ = err // the file shrank or failed: serve it from f as it is
+	if n, _ := f.ReadAt(data, 0); n != len(data) {
+		// The file shrank or a read failed: serve it from f as it is.
 		c.drop(key)
 		return nil
 	}
@@ -138,26 +138,38 @@ func (c *Cache) Put(key string, f *os.File, fi fs.FileInfo) *Cached {
 	}
 	e.checked.Store(now)
 
+	size := cost(key, e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[key]; old != nil {
-		c.used -= int64(len(old.data))
+		c.used -= cost(key, old)
 		delete(c.m, key)
 	}
-	for k, v := range c.m { // random order: random eviction
-		if c.used+int64(len(data)) <= c.lim.Capacity {
-			break
-		}
-		c.used -= int64(len(v.data))
-		delete(c.m, k)
-	}
-	if c.used+int64(len(data)) > c.lim.Capacity {
+	if size > c.lim.Capacity {
 		return e // larger than the whole cache: serve it, keep nothing
 	}
+	for k, v := range c.m { // random order: random eviction
+		if c.used+size <= c.lim.Capacity {
+			break
+		}
+		c.used -= cost(k, v)
+		delete(c.m, k)
+	}
 	c.m[key] = e
-	c.used += int64(len(data))
+	c.used += size
 	return e
 }
+
+// cost is what an entry counts against the capacity: its bytes, its key
+// and its bookkeeping (the Cached, the header strings, the map slot), so
+// that many tiny files cannot hold far more memory than the capacity.
+func cost(key string, e *Cached) int64 {
+	return int64(len(e.data)+len(key)) + entryOverhead
+}
+
+// entryOverhead is about what a Cached and its map slot take besides the
+// file's bytes and key.
+const entryOverhead = 512
 
 // Forget removes key's entry: the caller found no file there.
 func (c *Cache) Forget(key string) { c.drop(key) }
@@ -171,13 +183,14 @@ func (c *Cache) drop(key string) {
 	}
 	c.mu.Lock()
 	if old := c.m[key]; old != nil {
-		c.used -= int64(len(old.data))
+		c.used -= cost(key, old)
 		delete(c.m, key)
 	}
 	c.mu.Unlock()
 }
 
-// Len returns the number of entries and the bytes they hold.
+// Len returns the number of entries and what they count against the
+// capacity (see cost).
 func (c *Cache) Len() (entries int, bytes int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

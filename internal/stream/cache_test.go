@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -193,8 +194,8 @@ func TestCacheTTLAndChanges(t *testing.T) {
 	if e2 == e || e2 == nil || !bytes.Equal(e2.data, content(4, 1000)) {
 		t.Fatal("a replaced file was served from the old entry")
 	}
-	if n, size := c.Len(); n != 1 || size != 1000 {
-		t.Errorf("Len = %d entries, %d bytes; want 1, 1000", n, size)
+	if n, size := c.Len(); n != 1 || size != 1000+int64(len("lib/cover.jpg"))+entryOverhead {
+		t.Errorf("Len = %d entries, %d bytes; want 1, 1000 and the key and overhead", n, size)
 	}
 	c.Forget("lib/cover.jpg")
 	if n, size := c.Len(); n != 0 || size != 0 || c.Get("lib/cover.jpg") != nil {
@@ -205,7 +206,7 @@ func TestCacheTTLAndChanges(t *testing.T) {
 func TestCacheBounds(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c := NewCache(CacheLimits{MaxFile: 300, Capacity: 1000})
+	c := NewCache(CacheLimits{MaxFile: 300, Capacity: 3000})
 	// 20 files of 100..290 bytes: far more than the capacity.
 	for i := range 20 {
 		name := string(rune('a'+i)) + ".jpg"
@@ -214,8 +215,8 @@ func TestCacheBounds(t *testing.T) {
 		if e == nil || len(e.data) != 100+10*i {
 			t.Fatalf("%s: not served from the cache", name)
 		}
-		if n, size := c.Len(); size > 1000 || n == 0 {
-			t.Fatalf("after %s: %d entries, %d bytes (capacity 1000)", name, n, size)
+		if n, size := c.Len(); size > 3000 || n == 0 {
+			t.Fatalf("after %s: %d entries, %d bytes (capacity 3000)", name, n, size)
 		}
 	}
 	// Too large for one entry: not cached, and an older entry for the
@@ -226,6 +227,20 @@ func TestCacheBounds(t *testing.T) {
 	}
 	if c.Get("a.jpg") != nil {
 		t.Error("a stale entry outlived a file grown past MaxFile")
+	}
+
+	// Many empty files: each entry still counts its key and bookkeeping,
+	// so their number stays bounded by the capacity.
+	tiny := NewCache(CacheLimits{Capacity: 10 * entryOverhead})
+	for i := range 100 {
+		name := fmt.Sprintf("empty%03d.jpg", i)
+		f, fi := openFile(t, writeFile(t, dir, name, nil, fixtureTime()))
+		if e := tiny.Put(name, f, fi); e == nil {
+			t.Fatalf("%s: not served", name)
+		}
+	}
+	if n, size := tiny.Len(); n > 10 || size > 10*entryOverhead {
+		t.Errorf("100 empty files: %d entries counting %d bytes, capacity %d", n, size, 10*entryOverhead)
 	}
 
 	// A file that fits MaxFile but not the whole cache is served, not kept.
