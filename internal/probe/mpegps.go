@@ -16,17 +16,17 @@ import (
 // their headers, MPEG video payloads split at picture start codes (each
 // picture timed from its PES's PTS and its temporal reference). A file
 // within the byte budget is read whole: average and peak are exact. A
-// larger one is sampled: the head, the tail and evenly spaced reads a
-// window and a half long give the peak (method index), and their share of
-// media payload in the bytes read, times the file's size, the average.
+// larger one is sampled as a transport stream is (mpegPlan, mpegPeak in
+// ts.go): the head, the tail and 2 to 12 evenly spaced reads give the
+// peak (method index), and their share of media payload in the bytes
+// read, times the file's size, the average.
 
 const (
-	psChunk   = 64 << 10 // bytes read at a time
-	psHead    = 1 << 20  // head read of a sampled file
-	psTail    = 256 << 10
-	psSamples = 12
-	psClock   = 90000
-	psWrap    = 1 << 33
+	psChunk = 64 << 10 // bytes read at a time
+	psHead  = 1 << 20  // head read of a sampled file
+	psTail  = 256 << 10
+	psClock = 90000
+	psWrap  = 1 << 33
 )
 
 func matchMPEGPS(head []byte, _ string) bool {
@@ -81,6 +81,7 @@ type psStream struct {
 	seen       bool
 	minT, maxT float64
 	maxDur     float64
+	clock      mpegClock
 }
 
 // psDemux reads packs and PES packets.
@@ -98,7 +99,7 @@ func parseMPEGPS(s *source, rep *Report) error {
 	d := &psDemux{byID: map[int]*psStream{}, base: -1, buf: make([]byte, 0, 2*psChunk+8)}
 	window := s.window.Seconds()
 	if s.size <= s.budget {
-		if err := d.region(s, 0, s.size); err != nil {
+		if _, err := d.region(s, 0, s.size); err != nil {
 			return err
 		}
 		start, end, ok := d.span()
@@ -119,20 +120,20 @@ func parseMPEGPS(s *source, rep *Report) error {
 	// Sampled: the head gives the start, the tail the end.
 	budget := s.budget
 	headEnd := min(s.size, psHead, budget/8)
-	if err := d.region(s, 0, headEnd); err != nil {
+	if _, err := d.region(s, 0, headEnd); err != nil {
 		return err
 	}
 	start, _, ok := d.span()
 	if !ok {
 		return fmt.Errorf("%w: no time stamps in the first %d bytes", ErrCorrupt, headEnd)
 	}
-	var peak psPeak
-	peak.addRegion(d.sorted(), window)
+	var peak mpegPeak
+	d.addRegion(&peak, window)
 	var end float64
 	tailStart := s.size
 	for n := min(int64(psTail), budget/8); ; n *= 4 {
 		tailStart = max(headEnd, s.size-n)
-		if err := d.region(s, tailStart, s.size); err != nil {
+		if _, err := d.region(s, tailStart, s.size); err != nil {
 			return err
 		}
 		if _, e, ok := d.span(); ok {
@@ -147,25 +148,38 @@ func parseMPEGPS(s *source, rep *Report) error {
 		return fmt.Errorf("%w: the last time stamp (%.3f s) is not after the first (%.3f s)", ErrCorrupt, end, start)
 	}
 	d.report(rep, end-start)
-	peak.addRegion(d.sorted(), window)
+	d.addRegion(&peak, window)
 
-	// Samples a window and a half long at the average rate, evenly spaced
-	// between head and tail, within half the budget left.
-	length := min(max(int64(1.5*window*float64(s.size)/rep.Duration), psChunk), s.size)
-	n := int64(psSamples)
-	if avail := s.budget / 2; n*length > avail {
-		n = max(avail/length, 1)
-		length = min(length, avail)
-	}
+	// Samples evenly spaced between head and tail; one that covers less
+	// than a window of media time (a burst) reads on within its share
+	// of the budget.
+	n, length := mpegPlan(s.budget, s.size, rep.Duration, window, psChunk)
 	if gap := tailStart - headEnd; gap > 0 {
 		for k := range n {
-			at := headEnd + (2*k+1)*gap/(2*n) - length/2
-			at = min(max(at, 0), s.size-length)
-			err := d.region(s, at, at+length)
+			share := s.budget / (n - k)
+			l := min(length, share, s.size)
+			at := headEnd + (2*k+1)*gap/(2*n) - l/2
+			at = min(max(at, 0), s.size-l)
+			next, err := d.region(s, at, at+l)
+			// What reads on is left out of the payload's share: a
+			// burst is denser in payload, and the average would err
+			// high.
+			payload, scanned := d.payload, d.scanned
+			for err == nil && next < s.size && next-at < share {
+				if _, span := d.rate(); span >= window {
+					break
+				}
+				prev := next
+				next, err = d.scan(s, next, min(next+max(l/2, psChunk), at+share, s.size))
+				if next <= prev {
+					break
+				}
+			}
 			if err != nil && !errors.Is(err, ErrBudget) {
 				return err
 			}
-			peak.addRegion(d.sorted(), window)
+			d.payload, d.scanned = payload, scanned
+			d.addRegion(&peak, window)
 			if err != nil {
 				break // out of budget: what was read will do
 			}
@@ -181,35 +195,22 @@ func parseMPEGPS(s *source, rep *Report) error {
 	return nil
 }
 
-// psPeak is the highest window of the regions read, or, when none
-// covered a whole window, the highest average over what a region covered
-// (a shorter span averages over less, so it errs high).
-type psPeak struct {
-	full, part float64
+// addRegion meters the region just read.
+func (d *psDemux) addRegion(p *mpegPeak, window float64) {
+	rate, span := d.rate()
+	p.add(d.sorted(), rate, span, window)
 }
 
-func (p psPeak) result() float64 {
-	if p.full > 0 {
-		return p.full
+// rate is the media rate of the region just read, in bits per second, and
+// the media time it spans (see mpegRate).
+func (d *psDemux) rate() (rate, span float64) {
+	clocks := make([]*mpegClock, 0, len(d.streams))
+	for _, st := range d.streams {
+		if st.kind != psIgnore {
+			clocks = append(clocks, &st.clock)
+		}
 	}
-	return p.part
-}
-
-// addRegion meters a region's packets, in time order.
-func (p *psPeak) addRegion(pk []Packet, window float64) {
-	if len(pk) == 0 {
-		return
-	}
-	m := newPeakMeter(window)
-	for _, pt := range pk {
-		m.add(pt)
-	}
-	switch span := pk[len(pk)-1].Time - pk[0].Time; {
-	case span >= window:
-		p.full = max(p.full, m.peak)
-	case span >= window/4:
-		p.part = max(p.part, float64(m.total)*8/span)
-	}
+	return mpegRate(clocks)
 }
 
 // report fills in the streams and the duration.
@@ -255,8 +256,9 @@ func (d *psDemux) span() (start, end float64, ok bool) {
 }
 
 // region reads [from, to) as a fresh stretch: the frames in progress at
-// its start are skipped until their streams find a frame start again.
-func (d *psDemux) region(s *source, from, to int64) error {
+// its start are skipped until their streams find a frame start again. It
+// returns where a read going on would start.
+func (d *psDemux) region(s *source, from, to int64) (int64, error) {
 	d.packets = d.packets[:0]
 	for _, st := range d.streams {
 		*st = psStream{id: st.id, stream: st.stream, kind: st.kind, skip: st.skip, key: st.key,
@@ -266,8 +268,10 @@ func (d *psDemux) region(s *source, from, to int64) error {
 }
 
 // scan reads the packs and PES packets in [from, to), finding a start
-// code again wherever the sync is lost.
-func (d *psDemux) scan(s *source, from, to int64) error {
+// code again wherever the sync is lost. A unit cut by the end of the file
+// is read as far as it goes; one cut by to, before the end, is left for a
+// read going on from the offset scan returns.
+func (d *psDemux) scan(s *source, from, to int64) (int64, error) {
 	b := d.buf[:0]
 	pos := from // file offset of b[0]
 	for {
@@ -276,13 +280,13 @@ func (d *psDemux) scan(s *source, from, to int64) error {
 			l := len(b)
 			b = b[:l+int(n)]
 			if _, err := s.ReadAt(b[l:], pos+int64(l)); err != nil {
-				return fmt.Errorf("mpeg-ps at %d: %w", pos+int64(l), err)
+				return pos, fmt.Errorf("mpeg-ps at %d: %w", pos+int64(l), err)
 			}
 		}
 		final := pos+int64(len(b)) >= to
-		i, err := d.units(s, b, final)
+		i, err := d.units(s, b, final, to >= s.size)
 		if err != nil || final {
-			return err // at the end, what is left is a unit cut short
+			return pos + int64(i), err // at the end, what is left is a unit cut short
 		}
 		b = append(b[:0], b[i:]...)
 		pos += int64(i)
@@ -290,8 +294,9 @@ func (d *psDemux) scan(s *source, from, to int64) error {
 }
 
 // units reads the whole packs and PES packets at the start of b and
-// returns how many bytes they took.
-func (d *psDemux) units(s *source, b []byte, final bool) (int, error) {
+// returns how many bytes they took. When b is final, at the end of the
+// file (eof), a PES packet cut short is read too.
+func (d *psDemux) units(s *source, b []byte, final, eof bool) (int, error) {
 	i := 0
 	for len(b)-i >= 6 {
 		if b[i] != 0 || b[i+1] != 0 || b[i+2] != 1 || b[i+3] < 0xb9 {
@@ -324,7 +329,7 @@ func (d *psDemux) units(s *source, b []byte, final bool) (int, error) {
 		default:
 			n := 6 + int(binary.BigEndian.Uint16(b[i+4:]))
 			if len(b)-i < n {
-				if final {
+				if final && eof {
 					d.pes(int(code), b[i+6:]) // cut by the end of the file
 					d.scanned += int64(len(b) - i)
 					return len(b), nil
@@ -352,18 +357,21 @@ func psResync(b []byte) int {
 }
 
 // psPESHeader reads an MPEG-2 or MPEG-1 PES header (after the length) at
-// the start of b: its length and PTS (-1 without one).
-func psPESHeader(b []byte) (hdr int, pts int64, ok bool) {
-	pts = -1
+// the start of b: its length, PTS and DTS (-1 without one).
+func psPESHeader(b []byte) (hdr int, pts, dts int64, ok bool) {
+	pts, dts = -1, -1
 	if len(b) >= 3 && b[0]>>6 == 2 { // MPEG-2
 		hdr = 3 + int(b[2])
 		if hdr > len(b) {
-			return 0, -1, false
+			return 0, -1, -1, false
 		}
 		if b[1]&0x80 != 0 && b[2] >= 5 {
 			pts = psTime(b[3:8])
+			if b[1]&0x40 != 0 && b[2] >= 10 {
+				dts = psTime(b[8:13])
+			}
 		}
-		return hdr, pts, true
+		return hdr, pts, dts, true
 	}
 	j := 0
 	for j < len(b) && j < 16 && b[j] == 0xff { // stuffing
@@ -373,24 +381,24 @@ func psPESHeader(b []byte) (hdr int, pts int64, ok bool) {
 		j += 2
 	}
 	if j >= len(b) {
-		return 0, -1, false
+		return 0, -1, -1, false
 	}
 	switch b[j] >> 4 {
 	case 2:
 		if j+5 > len(b) {
-			return 0, -1, false
+			return 0, -1, -1, false
 		}
-		return j + 5, psTime(b[j : j+5]), true
+		return j + 5, psTime(b[j : j+5]), -1, true
 	case 3:
 		if j+10 > len(b) {
-			return 0, -1, false
+			return 0, -1, -1, false
 		}
-		return j + 10, psTime(b[j : j+5]), true
+		return j + 10, psTime(b[j : j+5]), psTime(b[j+5 : j+10]), true
 	}
 	if b[j] == 0x0f {
-		return j + 1, -1, true
+		return j + 1, -1, -1, true
 	}
-	return 0, -1, false
+	return 0, -1, -1, false
 }
 
 func psTime(b []byte) int64 {
@@ -423,7 +431,7 @@ func (d *psDemux) pes(code int, b []byte) {
 	default:
 		return // system header, stream map, padding, private stream 2...
 	}
-	hdr, pts, ok := psPESHeader(b)
+	hdr, pts, dts, ok := psPESHeader(b)
 	if !ok {
 		return
 	}
@@ -465,6 +473,13 @@ func (d *psDemux) pes(code int, b []byte) {
 	}
 	p = p[min(st.skip, len(p)):]
 	d.payload += int64(len(p))
+	if dts < 0 {
+		dts = pts
+	}
+	if dts >= 0 {
+		st.clock.stamp(d.seconds(dts))
+	}
+	st.clock.bytes += int64(len(p))
 	if pts >= 0 {
 		st.pesTime, st.hasTime, st.pesPending, st.idx = d.seconds(pts), true, true, 0
 	}

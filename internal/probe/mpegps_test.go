@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"mustserv/internal/testenv"
 )
 
 func psFixture(t testing.TB, name string) []byte {
@@ -151,4 +154,24 @@ func TestMPEGPSHuge(t *testing.T) {
 			t.Errorf("%s: %d bytes allocated", tt.name, alloc)
 		}
 	}
+}
+
+// TestMPEGPSSampledLarge: a program stream made at test time, larger
+// than the budgets, with a bitrate that varies strongly: 90 s of MPEG-2
+// video with B-frames whose picture is noise for 10 s of every 23, with
+// MPEG audio.
+func TestMPEGPSSampledLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes 90 s of video")
+	}
+	t.Parallel()
+	ffmpeg := testenv.NeedTool(t, "ffmpeg")
+	path := filepath.Join(t.TempDir(), "varying.mpg")
+	runTool(t, ffmpeg, "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=s=192x144:r=25:d=90", "-f", "lavfi", "-i", "sine=f=440:d=90:sample_rate=48000",
+		"-vf", `noise=alls=40:allf=t:all_seed=5:enable=between(mod(t\,23)\,13\,23)`,
+		"-c:v", "mpeg2video", "-q:v", "6", "-bf", "2", "-g", "12", "-c:a", "mp2", "-b:a", "128k", "-f", "vob", path)
+	checkMPEGSampled(t, path, []mpegBudget{
+		{512 << 10, 2}, {1 << 20, 2}, {2 << 20, 2}, {4 << 20, 1.2}, {0, 1.2},
+	})
 }

@@ -18,10 +18,10 @@ import (
 // head read to the end of the latest frame of a tail read (PCRs stand in
 // when no PES carries a time stamp). A file within the byte budget is
 // read whole, and its average and peak are exact. A larger one is
-// sampled: the head, the tail and up to 12 evenly spaced reads a window
-// and a half long; their windows give the peak (method index: bursts
-// between the samples go unseen), and their share of media payload in
-// the bytes read, times the file's size, gives the average.
+// sampled (mpegPlan, mpegPeak): the head, the tail and 2 to 12 evenly
+// spaced reads give the peak (method index: bursts between the samples
+// go unseen), and their share of media payload in the bytes read, times
+// the file's size, gives the average.
 
 const (
 	tsSync       = 0x47
@@ -31,7 +31,6 @@ const (
 	tsPSIMax     = 4 << 20  // the PAT and PMT must come within this many bytes
 	tsHead       = 1 << 20  // head read of a sampled file
 	tsTail       = 256 << 10
-	tsSamples    = 12
 	tsClock      = 90000 // PTS and PCR ticks per second
 	tsWrap       = 1 << 33
 	tsRing       = 64 // time stamps kept per stream and read to find a frame's duration
@@ -122,6 +121,7 @@ type tsStream struct {
 	ring      [tsRing]int64
 	nring     int
 	frameTick int64 // a video frame's (or an audio PES's) duration in ticks, 0 unknown
+	clock     mpegClock
 }
 
 // tsDemux reads transport packets.
@@ -212,7 +212,7 @@ func parseTS(s *source, rep *Report) error {
 	if !ok {
 		return fmt.Errorf("%w: no time stamps in the first %d bytes", ErrCorrupt, headEnd)
 	}
-	var peak tsPeak
+	var peak mpegPeak
 	peak.addRegion(d, window)
 	var end float64
 	tailStart := s.size
@@ -235,26 +235,35 @@ func parseTS(s *source, rep *Report) error {
 	d.report(rep, end-start)
 	peak.addRegion(d, window)
 
-	// Samples a window and a half long at the average rate, evenly spaced
-	// between head and tail, within half the budget left. A sample that
-	// covers less time (a burst) reads on, up to three times as long.
-	length := min(max(int64(1.5*window*float64(s.size)/rep.Duration), tsChunk), s.size)
-	n := int64(tsSamples)
-	if avail := s.budget / 2; n*length > avail {
-		n = max(avail/length, 1)
-		length = min(length, avail)
-	}
+	// Samples evenly spaced between head and tail; one that covers less
+	// than a window of media time (a burst) reads on within its share
+	// of the budget.
+	n, length := mpegPlan(s.budget, s.size, rep.Duration, window, tsChunk)
 	if gap := tailStart - headEnd; gap > 0 {
 		for k := range n {
-			at := headEnd + (2*k+1)*gap/(2*n) - length/2
-			at = min(max(at, 0), s.size-length)
-			next, err := d.region(s, at, at+length)
-			for more := 0; err == nil && more < 2 && next < s.size && d.last-d.first < 1.5*window; more++ {
-				next, err = d.scan(s, next, min(next+length, s.size), nil)
+			share := s.budget / (n - k)
+			l := min(length, share, s.size)
+			at := headEnd + (2*k+1)*gap/(2*n) - l/2
+			at = min(max(at, 0), s.size-l)
+			next, err := d.region(s, at, at+l)
+			// What reads on is left out of the payload's share: a
+			// burst is denser in payload, and the average would err
+			// high.
+			payload, scanned := d.payload, d.scanned
+			for err == nil && next < s.size && next-at < share {
+				if _, span := d.rate(); span >= window {
+					break
+				}
+				prev := next
+				next, err = d.scan(s, next, min(next+max(l/2, tsChunk), at+share, s.size), nil)
+				if next <= prev {
+					break
+				}
 			}
 			if err != nil && !errors.Is(err, ErrBudget) {
 				return err
 			}
+			d.payload, d.scanned = payload, scanned
 			peak.addRegion(d, window)
 			if err != nil {
 				break // out of budget: what was read will do
@@ -303,36 +312,123 @@ func (d *tsDemux) sorted() []Packet {
 	return d.packets
 }
 
-// tsPeak is the highest window of the regions read, or, when none covered
-// a whole window, the highest average over what a region covered (a
-// shorter span averages over less, so it errs high).
-type tsPeak struct {
-	full, part float64
-}
-
-func (p tsPeak) result() float64 {
-	if p.full > 0 {
-		return p.full
-	}
-	return p.part
-}
-
 // addRegion meters the region just read.
-func (p *tsPeak) addRegion(d *tsDemux, window float64) {
-	pk := d.sorted()
-	if len(pk) == 0 {
-		return
+func (p *mpegPeak) addRegion(d *tsDemux, window float64) {
+	rate, span := d.rate()
+	p.add(d.sorted(), rate, span, window)
+}
+
+// rate is the media rate of the region just read, in bits per second, and
+// the media time it spans (see mpegRate).
+func (d *tsDemux) rate() (rate, span float64) {
+	clocks := make([]*mpegClock, len(d.streams))
+	for i, st := range d.streams {
+		clocks[i] = &st.clock
 	}
-	m := newPeakMeter(window)
-	for _, pt := range pk {
-		m.add(pt)
+	return mpegRate(clocks)
+}
+
+// mpegPlan spends what is left of the budget, left bytes, on the samples
+// of an MPEG-TS or MPEG-PS file of size bytes and duration seconds: n
+// samples of length bytes. A sample a window and a half long at the
+// average rate still covers a window where the rate is half as high
+// again; as many as fit, up to 12. When fewer than 3 fit, 3 that each
+// cover a window at the average rate; when not even those fit, 2 that
+// share what is left. A sample in a burst, shorter in media time, reads
+// on (within its share of the budget) until it covers a window.
+func mpegPlan(left, size int64, duration, window float64, chunk int64) (n, length int64) {
+	wb := float64(size) / duration * window // a window at the average rate
+	switch n = int64(float64(left) / (1.5 * wb)); {
+	case n > 12:
+		n = 12
+	case n >= 3:
+	case float64(left) >= 3*wb:
+		n = 3
+	default:
+		n = 2
 	}
-	switch span := pk[len(pk)-1].Time - pk[0].Time; {
+	return n, max(min(int64(1.5*wb), left/n), min(chunk, left/n))
+}
+
+// mpegPeak is the peak of a sampled MPEG-TS or MPEG-PS file, from the
+// regions read. A region that spans a window of media time gives its
+// highest window: a true window average, so at most the exact peak. One
+// that spans less, s seconds, gives its rate over that span rather than
+// nothing (which left the peak to the average of the file, far below the
+// bursts that a tight budget covers only in part): the rate of a span
+// shorter than a window is at least that of some window around it, so it
+// errs high, by at most window/s times the exact peak, never low. Spans
+// under a sixteenth of a window (a few frames) are not counted. Probe
+// raises a peak below the file's average to it.
+type mpegPeak struct {
+	peak float64
+}
+
+func (p mpegPeak) result() float64 { return p.peak }
+
+// add meters a region: its packets in time order, its rate over its span.
+func (p *mpegPeak) add(pk []Packet, rate, span, window float64) {
+	switch {
 	case span >= window:
-		p.full = max(p.full, m.peak)
-	case span >= window/4:
-		p.part = max(p.part, float64(m.total)*8/span)
+		m := newPeakMeter(window)
+		for _, pt := range pk {
+			m.add(pt)
+		}
+		p.peak = max(p.peak, m.peak, rate)
+	case span >= window/16:
+		p.peak = max(p.peak, rate)
 	}
+}
+
+// mpegClock follows one stream's decode time stamps (the DTS, or the PTS
+// where there is none: these rise in the order of the file, where a
+// B-frame's PTS goes back) and PES payload through a region.
+type mpegClock struct {
+	bytes  int64   // payload bytes so far
+	t0, t1 float64 // the first and the latest time stamp of the run
+	b0, b1 int64   // bytes before each
+	on     bool
+}
+
+// mpegGap is the longest step between two time stamps of a stream taken
+// as one run: a bigger one, or a step back, is a discontinuity (a cut, a
+// clock reset) and starts the run again.
+const mpegGap = 10.0
+
+// stamp records a time stamp (in seconds) at the start of a PES, before
+// its payload is counted.
+func (c *mpegClock) stamp(t float64) {
+	switch {
+	case !c.on || t < c.t1-1 || t > c.t1+mpegGap:
+		c.t0, c.b0, c.t1, c.b1, c.on = t, c.bytes, t, c.bytes, true
+	case t > c.t1:
+		c.t1, c.b1 = t, c.bytes
+	}
+}
+
+// mpegRate is the media rate of a region, in bits per second, and the
+// media time it spans: the sum over its streams of the payload between
+// a stream's first and latest time stamps over the time between them.
+// Each stream is timed by its own stamps, as the muxer interleaves
+// streams up to a fraction of a second apart. A stream with too few
+// stamps to time counts all its bytes over the longest stream's span.
+func mpegRate(clocks []*mpegClock) (rate, span float64) {
+	for _, c := range clocks {
+		if c.on {
+			span = max(span, c.t1-c.t0)
+		}
+	}
+	if span <= 0 {
+		return 0, 0
+	}
+	for _, c := range clocks {
+		if d := c.t1 - c.t0; c.on && d >= span/2 {
+			rate += float64(c.b1-c.b0) * 8 / d
+		} else {
+			rate += float64(c.bytes) * 8 / span
+		}
+	}
+	return rate, span
 }
 
 // span is the earliest start and latest end of the region's media.
@@ -732,7 +828,7 @@ func tsCodec(typ byte, hdmv bool, desc []byte) (kind, codec string) {
 // pes handles a packet's payload for an elementary stream.
 func (d *tsDemux) pes(st *tsStream, pusi bool, p []byte) {
 	if pusi {
-		hdr, pts, ok := tsPESHeader(p)
+		hdr, pts, dts, ok := tsPESHeader(p)
 		if !ok {
 			d.closePacket(st)
 			st.inPES = false
@@ -740,6 +836,12 @@ func (d *tsDemux) pes(st *tsStream, pusi bool, p []byte) {
 		}
 		st.inPES = true
 		p = p[hdr:]
+		if dts < 0 {
+			dts = pts
+		}
+		if dts >= 0 {
+			st.clock.stamp(d.seconds(dts))
+		}
 		if pts >= 0 {
 			t := d.ticks(pts)
 			st.pesTime, st.hasTime, st.idx = float64(t)/tsClock, true, 0
@@ -758,11 +860,11 @@ func (d *tsDemux) pes(st *tsStream, pusi bool, p []byte) {
 			st.sniff = !tsSniffVideo(&st.stream, p)
 		}
 	}
-	if !st.inPES {
-		d.payload += int64(len(p)) // media all the same, for the average
-		return
-	}
 	d.payload += int64(len(p))
+	st.clock.bytes += int64(len(p))
+	if !st.inPES {
+		return // media all the same, for the average and the rate
+	}
 	if st.frames == tsNoFrames {
 		d.addBytes(st, len(p))
 		return
@@ -770,29 +872,31 @@ func (d *tsDemux) pes(st *tsStream, pusi bool, p []byte) {
 	d.walkFrames(st, p)
 }
 
-// tsPESHeader reads the PES header at the start of p: its length and PTS
-// (-1 without one). ok is false when p holds no whole PES header.
-func tsPESHeader(p []byte) (hdr int, pts int64, ok bool) {
+// tsPESHeader reads the PES header at the start of p: its length, PTS
+// and DTS (-1 without one). ok is false when p holds no whole PES header.
+func tsPESHeader(p []byte) (hdr int, pts, dts int64, ok bool) {
 	if len(p) < 6 || p[0] != 0 || p[1] != 0 || p[2] != 1 {
-		return 0, -1, false
+		return 0, -1, -1, false
 	}
 	switch p[3] { // streams without the optional header
 	case 0xbc, 0xbe, 0xbf, 0xf0, 0xf1, 0xf2, 0xf8, 0xff:
-		return 6, -1, true
+		return 6, -1, -1, true
 	}
 	if len(p) < 9 || p[6]&0xc0 != 0x80 {
-		return 0, -1, false
+		return 0, -1, -1, false
 	}
 	hdr = 9 + int(p[8])
 	if hdr > len(p) {
-		return 0, -1, false
+		return 0, -1, -1, false
 	}
-	pts = -1
+	pts, dts = -1, -1
 	if p[7]&0x80 != 0 && p[8] >= 5 {
-		b := p[9:14]
-		pts = int64(b[0]>>1&7)<<30 | int64(b[1])<<22 | int64(b[2]>>1)<<15 | int64(b[3])<<7 | int64(b[4]>>1)
+		pts = psTime(p[9:14])
+		if p[7]&0x40 != 0 && p[8] >= 10 {
+			dts = psTime(p[14:19])
+		}
 	}
-	return hdr, pts, true
+	return hdr, pts, dts, true
 }
 
 // openPacket starts a packet at time t (closing the one in progress);
