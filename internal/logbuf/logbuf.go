@@ -49,31 +49,41 @@ func New(out io.Writer, delay time.Duration, size int) *Writer {
 // one record per call). A p of size bytes or more, and any p after Close,
 // is written through at once, after what is held.
 func (b *Writer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	if b.closed || len(p) >= b.size {
+	if len(p) >= b.size {
+		return b.writeThrough(p)
+	}
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return b.writeThrough(p)
+		}
+		if len(b.buf)+len(p) <= b.size {
+			b.buf = append(b.buf, p...)
+			if !b.armed {
+				b.armed = true
+				b.timer.Reset(b.delay)
+			}
+			b.mu.Unlock()
+			return len(p), nil
+		}
 		b.mu.Unlock()
-		if err := b.Flush(); err != nil {
-			return 0, err
-		}
-		b.wmu.Lock()
-		defer b.wmu.Unlock()
-		return b.out.Write(p)
-	}
-	full := len(b.buf)+len(p) > b.size
-	b.mu.Unlock()
-	if full {
+		// Full: write what is held, then try again (another writer
+		// may have filled the buffer meanwhile).
 		if err := b.Flush(); err != nil {
 			return 0, err
 		}
 	}
-	b.mu.Lock()
-	b.buf = append(b.buf, p...)
-	if !b.armed {
-		b.armed = true
-		b.timer.Reset(b.delay)
+}
+
+// writeThrough writes what is held, then p, unbuffered.
+func (b *Writer) writeThrough(p []byte) (int, error) {
+	if err := b.Flush(); err != nil {
+		return 0, err
 	}
-	b.mu.Unlock()
-	return len(p), nil
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.out.Write(p)
 }
 
 // Flush writes everything held so far.

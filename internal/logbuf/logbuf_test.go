@@ -156,3 +156,27 @@ func TestConcurrentWriters(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestCloseWhileWriting runs with -race: lines written while another
+// goroutine closes the writer all arrive, none left held after Close.
+func TestCloseWhileWriting(t *testing.T) {
+	for range 50 {
+		s := newSink()
+		w := New(s, time.Hour, 64)
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 20 {
+					fmt.Fprintf(w, "g%d %02d\n", g, i)
+				}
+			})
+		}
+		wg.Go(func() { w.Close() })
+		wg.Wait()
+		// No Flush here: after Close nothing may be held.
+		text, _ := s.text()
+		if n := strings.Count(text, "\n"); n != 80 {
+			t.Fatalf("%d of 80 lines written", n)
+		}
+	}
+}
