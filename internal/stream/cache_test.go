@@ -330,15 +330,17 @@ func corkOf(t *testing.T, c net.Conn) int {
 	return v
 }
 
-// TestCorkWhileSendingFile: with ConnContext, a file body is sent with
-// TCP_CORK set (seen while the client holds the transfer back), and the
-// socket is uncorked when the response is done, so the next response on
-// the kept-alive connection is not held back. A small cached file is
-// never corked.
+// TestCorkWhileSendingFile: with ConnContext, a file body sent to a fast
+// client is corked (seen once the client, having read fast, holds the
+// rest of the transfer back), and the socket is uncorked when the
+// response is done, so the next response on the kept-alive connection is
+// not held back. A small cached file is never corked; a slow client is
+// not either (TestSlowClientOutlivesStall and cmd/mustserv's
+// TestSlowReaderStreamOutlivesTimeouts cover that path).
 func TestCorkWhileSendingFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	big := content(6, 8<<20)
+	big := content(6, 48<<20)
 	writeFile(t, dir, "big.mkv", big, fixtureTime())
 	writeFile(t, dir, "small.jpg", content(7, 5000), fixtureTime())
 	s := New(time.Minute)
@@ -360,7 +362,11 @@ func TestCorkWhileSendingFile(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	c := dialSmall(t, srv.Listener.Addr().String(), 4096)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(time.Minute)) // a bound on a hung server
 	server := <-conns
 	br := bufio.NewReader(c)
@@ -377,13 +383,18 @@ func TestCorkWhileSendingFile(t *testing.T) {
 	}
 
 	resp := get("big.mkv")
-	// The client has read the headers only; 8 MiB cannot fit in the
-	// socket buffers, so the server is still sending the body.
-	if got := corkOf(t, server); got != 1 {
-		t.Errorf("TCP_CORK = %d while the body is sent, want 1", got)
+	// Read 16 MiB as fast as possible: the chunks grow to their largest,
+	// which corks. The other 32 MiB cannot all fit in the socket buffers,
+	// so the server is still sending when the client pauses.
+	head := make([]byte, 16<<20)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
 	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || !bytes.Equal(body, big) {
+	if got := corkOf(t, server); got != 1 {
+		t.Errorf("TCP_CORK = %d while the body is sent to a fast client, want 1", got)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if body := append(head, rest...); err != nil || !bytes.Equal(body, big) {
 		t.Fatalf("body: %d bytes, %v", len(body), err)
 	}
 	<-done

@@ -326,9 +326,10 @@ const (
 // io.LimitedReader over the same source.
 type bodyWriter struct {
 	http.ResponseWriter
-	ctx   context.Context // the request's: it may carry the connection
-	cork  syscall.RawConn // the corked socket, once the body is sent
-	stall time.Duration
+	ctx    context.Context // the request's: it may carry the connection
+	cork   syscall.RawConn // the connection's socket, once corked
+	corked bool
+	stall  time.Duration
 	// gone is the request context's Done channel: net/http closes it
 	// when a write to the connection fails or the client goes away.
 	gone  <-chan struct{}
@@ -361,31 +362,46 @@ func (w *bodyWriter) arm() {
 // last bytes leave at once.
 func (w *bodyWriter) finish() {
 	w.arm()
-	if w.cork != nil {
+	if w.corked {
 		http.NewResponseController(w.ResponseWriter).Flush()
-		setCork(w.cork, false)
+		w.setCork(false)
 	}
 }
 
-// corkBody sets TCP_CORK on the connection before a file body is sent,
-// when ConnContext put the connection in the request's context: the kernel
-// then sends full segments only, as nginx's tcp_nopush does, instead of
-// pushing each sendfile's tail as a short segment. On loopback and fast
-// links that is about a fifth more throughput for one client
-// (docs/benchmarks.md). finish uncorks.
-func (w *bodyWriter) corkBody() {
-	if w.cork != nil || w.ctx == nil {
+// corkChunk is the chunk size from which a file body is sent corked: a
+// client that takes chunks this large within a quarter of the stall
+// deadline is fast.
+const corkChunk = 1 << 20
+
+// setCork sets TCP_CORK on the connection, when ConnContext put it in the
+// request's context, or clears it. Corked, the kernel sends full segments
+// only, as nginx's tcp_nopush does, instead of pushing each sendfile's
+// tail as a short segment: for a fast client about a fifth more
+// throughput on loopback (docs/benchmarks.md). A slow client (small
+// chunks) is never corked: with a receive window smaller than a segment,
+// corked data would wait for the kernel's 200 ms cork ceiling again and
+// again. finish uncorks.
+func (w *bodyWriter) setCork(on bool) {
+	if on == w.corked {
 		return
 	}
-	tc, ok := w.ctx.Value(connKey{}).(*net.TCPConn)
-	if !ok {
-		return
+	if w.cork == nil {
+		if !on || w.ctx == nil {
+			return
+		}
+		tc, ok := w.ctx.Value(connKey{}).(*net.TCPConn)
+		if !ok {
+			return
+		}
+		rc, err := tc.SyscallConn()
+		if err != nil {
+			return
+		}
+		w.cork = rc
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil || setCork(rc, true) != nil {
-		return
+	if setCork(w.cork, on) == nil {
+		w.corked = on
 	}
-	w.cork = rc
 }
 
 func (w *bodyWriter) Write(p []byte) (int, error) {
@@ -424,9 +440,6 @@ func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 		return int64(n), err
 	}
 	src, resumable := lr.R.(*source)
-	if resumable {
-		w.corkBody()
-	}
 	if w.chunk == 0 {
 		w.chunk = firstChunk
 	}
@@ -440,6 +453,7 @@ func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 				return total, err
 			}
 			chunk.R = src.f // an *os.File: the connection uses sendfile
+			w.setCork(w.chunk >= corkChunk)
 		}
 		w.arm()
 		start := time.Now()
