@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -192,7 +191,7 @@ func parseAVI(s *source, rep *Report) error {
 	if rep.Duration <= 0 {
 		return fmt.Errorf("%w: avi headers state no duration", ErrCorrupt)
 	}
-	sort.SliceStable(pk, func(i, j int) bool { return pk[i].Time < pk[j].Time })
+	sortPackets(pk)
 	m := newPeakMeter(s.window.Seconds())
 	for _, p := range pk {
 		m.add(p)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // MPEG program streams (.mpg, .mpeg, .vob): packs (an MPEG-1 or MPEG-2
@@ -67,21 +66,18 @@ type psStream struct {
 	hdr  [8]byte
 	nhdr int
 	// Video start code walk.
-	sc      int // bytes of 00 00 01 matched
-	code    int // start code whose header bytes are being collected, -1 none
-	hb      [4]byte
-	nhb     int
-	pendHdr bool // a sequence or GOP header opened cur; its picture is next
-	sniffed bool // the sequence header was read
-	refTref int  // the temporal reference of the picture the last PTS timed
-	refTime float64
-	refOK   bool // no GOP header since
-	lastPic float64
-	// What the region showed.
-	seen       bool
-	minT, maxT float64
-	maxDur     float64
-	clock      mpegClock
+	sc       int // bytes of 00 00 01 matched
+	code     int // start code whose header bytes are being collected, -1 none
+	hb       [4]byte
+	nhb      int
+	pendHdr  bool // a sequence or GOP header opened cur; its picture is next
+	sniffed  bool // the sequence header was read
+	refTref  int  // the temporal reference of the picture the last PTS timed
+	refTime  float64
+	refOK    bool // no GOP header since
+	lastPic  float64
+	mpegSpan // what the region showed
+	clock    mpegClock
 }
 
 // psDemux reads packs and PES packets.
@@ -229,16 +225,7 @@ func (d *psDemux) sorted() []Packet {
 	for _, st := range d.streams {
 		d.close(st)
 	}
-	slices.SortStableFunc(d.packets, func(a, b Packet) int {
-		switch {
-		case a.Time < b.Time:
-			return -1
-		case a.Time > b.Time:
-			return 1
-		}
-		return 0
-	})
-	return d.packets
+	return sortPackets(d.packets)
 }
 
 // span is the earliest start and latest end of the region's media.
@@ -361,17 +348,7 @@ func psResync(b []byte) int {
 func psPESHeader(b []byte) (hdr int, pts, dts int64, ok bool) {
 	pts, dts = -1, -1
 	if len(b) >= 3 && b[0]>>6 == 2 { // MPEG-2
-		hdr = 3 + int(b[2])
-		if hdr > len(b) {
-			return 0, -1, -1, false
-		}
-		if b[1]&0x80 != 0 && b[2] >= 5 {
-			pts = psTime(b[3:8])
-			if b[1]&0x40 != 0 && b[2] >= 10 {
-				dts = psTime(b[8:13])
-			}
-		}
-		return hdr, pts, dts, true
+		return pesOptional(b)
 	}
 	j := 0
 	for j < len(b) && j < 16 && b[j] == 0xff { // stuffing
@@ -502,18 +479,7 @@ func (d *psDemux) pes(code int, b []byte) {
 func (d *psDemux) open(st *psStream, t, dur float64) {
 	d.close(st)
 	st.cur, st.open, st.timed = Packet{Time: t}, true, true
-	d.timed(st, t, dur)
-}
-
-// timed records that st has a frame at t lasting dur.
-func (d *psDemux) timed(st *psStream, t, dur float64) {
-	if !st.seen {
-		st.minT, st.maxT, st.maxDur, st.seen = t, t, dur, true
-	}
-	st.minT = min(st.minT, t)
-	if t >= st.maxT {
-		st.maxT, st.maxDur = t, dur
-	}
+	st.mark(t, dur)
 }
 
 func (d *psDemux) close(st *psStream) {
@@ -714,6 +680,47 @@ func (d *psDemux) videoHeader(st *psStream) {
 		}
 		st.lastPic = t
 		st.cur.Time, st.timed = t, true
-		d.timed(st, t, st.frameDur)
+		st.mark(t, st.frameDur)
 	}
+}
+
+// mpegSpan is the media time a stream showed in a region: its earliest
+// and latest frame starts, and the latest frame's duration when known.
+type mpegSpan struct {
+	seen       bool
+	minT, maxT float64
+	maxDur     float64
+}
+
+// mark records a frame at t lasting dur.
+func (s *mpegSpan) mark(t, dur float64) {
+	if !s.seen {
+		s.minT, s.maxT, s.maxDur, s.seen = t, t, dur, true
+	}
+	s.minT = min(s.minT, t)
+	if t >= s.maxT {
+		s.maxT, s.maxDur = t, dur
+	}
+}
+
+// pesOptional reads the optional part of an MPEG-2 PES header, which b
+// starts with (two flags bytes, then the header data length): its
+// length, PTS and DTS (-1 without one). MPEG-TS and MPEG-2 program
+// streams share it.
+func pesOptional(b []byte) (hdr int, pts, dts int64, ok bool) {
+	if len(b) < 3 {
+		return 0, -1, -1, false
+	}
+	hdr = 3 + int(b[2])
+	if hdr > len(b) {
+		return 0, -1, -1, false
+	}
+	pts, dts = -1, -1
+	if b[1]&0x80 != 0 && b[2] >= 5 {
+		pts = psTime(b[3:8])
+		if b[1]&0x40 != 0 && b[2] >= 10 {
+			dts = psTime(b[8:13])
+		}
+	}
+	return hdr, pts, dts, true
 }

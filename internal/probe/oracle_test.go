@@ -155,14 +155,6 @@ func oracle(t *testing.T, path string, window float64) (oracleReport, bool) {
 	return o, true
 }
 
-func sortPackets(p []Packet) {
-	for i := 1; i < len(p); i++ { // insertion sort: the list is nearly sorted
-		for j := i; j > 0 && p[j].Time < p[j-1].Time; j-- {
-			p[j], p[j-1] = p[j-1], p[j]
-		}
-	}
-}
-
 // TestOracle probes every fixture under testdata/<family>/ and compares
 // the report with ffprobe's: duration within 0.5 % or 50 ms, average
 // bitrate within 2 %, peak within 5 % when exact or nominal, within 20 %

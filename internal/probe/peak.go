@@ -1,5 +1,10 @@
 package probe
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Packet is a span of media data: it starts at Time seconds of media time
 // and holds Bytes bytes.
 type Packet struct {
@@ -81,4 +86,11 @@ func Peak(packets []Packet, windowSeconds, duration float64) int64 {
 		m.add(p)
 	}
 	return m.result(duration)
+}
+
+// sortPackets sorts packets by time, keeping the order of equal times,
+// and returns them.
+func sortPackets(pk []Packet) []Packet {
+	slices.SortStableFunc(pk, func(a, b Packet) int { return cmp.Compare(a.Time, b.Time) })
+	return pk
 }

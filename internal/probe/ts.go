@@ -113,11 +113,7 @@ type tsStream struct {
 	idx  int // frames since the PES's time stamp
 	lost bool
 
-	// What the region showed.
-	seen      bool
-	minT      float64
-	maxT      float64 // latest packet start
-	maxDur    float64 // that packet's duration, when its frame header said
+	mpegSpan  // what the region showed
 	ring      [tsRing]int64
 	nring     int
 	frameTick int64 // a video frame's (or an audio PES's) duration in ticks, 0 unknown
@@ -300,16 +296,7 @@ func (d *tsDemux) sorted() []Packet {
 	for _, st := range d.streams {
 		d.closePacket(st)
 	}
-	slices.SortStableFunc(d.packets, func(a, b Packet) int {
-		switch {
-		case a.Time < b.Time:
-			return -1
-		case a.Time > b.Time:
-			return 1
-		}
-		return 0
-	})
-	return d.packets
+	return sortPackets(d.packets)
 }
 
 // addRegion meters the region just read.
@@ -885,18 +872,11 @@ func tsPESHeader(p []byte) (hdr int, pts, dts int64, ok bool) {
 	if len(p) < 9 || p[6]&0xc0 != 0x80 {
 		return 0, -1, -1, false
 	}
-	hdr = 9 + int(p[8])
-	if hdr > len(p) {
+	hdr, pts, dts, ok = pesOptional(p[6:])
+	if !ok {
 		return 0, -1, -1, false
 	}
-	pts, dts = -1, -1
-	if p[7]&0x80 != 0 && p[8] >= 5 {
-		pts = psTime(p[9:14])
-		if p[7]&0x40 != 0 && p[8] >= 10 {
-			dts = psTime(p[14:19])
-		}
-	}
-	return hdr, pts, dts, true
+	return 6 + hdr, pts, dts, true
 }
 
 // openPacket starts a packet at time t (closing the one in progress);
@@ -908,13 +888,7 @@ func (d *tsDemux) openPacket(st *tsStream, t, dur float64) {
 		d.first, d.last, d.any = t, t, true
 	}
 	d.first, d.last = min(d.first, t), max(d.last, t)
-	if !st.seen {
-		st.minT, st.maxT, st.maxDur, st.seen = t, t, dur, true
-	}
-	st.minT = min(st.minT, t)
-	if t >= st.maxT {
-		st.maxT, st.maxDur = t, dur
-	}
+	st.mark(t, dur)
 }
 
 func (d *tsDemux) closePacket(st *tsStream) {
