@@ -2,7 +2,6 @@ package probe
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 )
@@ -86,9 +85,8 @@ type psDemux struct {
 	byID    map[int]*psStream
 	base    int64 // the first PTS, in ticks; -1 before
 	packets []Packet
-	payload int64 // media payload bytes in the regions read
-	scanned int64 // bytes of the packs and PES packets read whole
-	buf     []byte
+	mpegCounts
+	buf []byte
 }
 
 func parseMPEGPS(s *source, rep *Report) error {
@@ -124,7 +122,7 @@ func parseMPEGPS(s *source, rep *Report) error {
 		return fmt.Errorf("%w: no time stamps in the first %d bytes", ErrCorrupt, headEnd)
 	}
 	var peak mpegPeak
-	d.addRegion(&peak, window)
+	peak.addRegion(d, window)
 	var end float64
 	tailStart := s.size
 	for n := min(int64(psTail), budget/8); ; n *= 4 {
@@ -144,57 +142,9 @@ func parseMPEGPS(s *source, rep *Report) error {
 		return fmt.Errorf("%w: the last time stamp (%.3f s) is not after the first (%.3f s)", ErrCorrupt, end, start)
 	}
 	d.report(rep, end-start)
-	d.addRegion(&peak, window)
+	peak.addRegion(d, window)
 
-	// Samples evenly spaced between head and tail; one that covers less
-	// than a window of media time (a burst) reads on within its share
-	// of the budget.
-	n, length := mpegPlan(s.budget, s.size, rep.Duration, window, psChunk)
-	if gap := tailStart - headEnd; gap > 0 {
-		for k := range n {
-			share := s.budget / (n - k)
-			l := min(length, share, s.size)
-			at := headEnd + (2*k+1)*gap/(2*n) - l/2
-			at = min(max(at, 0), s.size-l)
-			next, err := d.region(s, at, at+l)
-			// What reads on is left out of the payload's share: a
-			// burst is denser in payload, and the average would err
-			// high.
-			payload, scanned := d.payload, d.scanned
-			for err == nil && next < s.size && next-at < share {
-				if _, span := d.rate(); span >= window {
-					break
-				}
-				prev := next
-				next, err = d.scan(s, next, min(next+max(l/2, psChunk), at+share, s.size))
-				if next <= prev {
-					break
-				}
-			}
-			if err != nil && !errors.Is(err, ErrBudget) {
-				return err
-			}
-			d.payload, d.scanned = payload, scanned
-			d.addRegion(&peak, window)
-			if err != nil {
-				break // out of budget: what was read will do
-			}
-		}
-	}
-	if d.scanned > 0 {
-		rep.BitrateAvg = bitRate(float64(d.payload)/float64(d.scanned)*float64(s.size), rep.Duration)
-	}
-	if p := peak.result(); p > 0 {
-		rep.BitratePeak = int64(min(p, 1<<62))
-		rep.PeakMethod = Index
-	}
-	return nil
-}
-
-// addRegion meters the region just read.
-func (d *psDemux) addRegion(p *mpegPeak, window float64) {
-	rate, span := d.rate()
-	p.add(d.sorted(), rate, span, window)
+	return mpegSample(s, d, rep, &peak, headEnd, tailStart, window, psChunk)
 }
 
 // rate is the media rate of the region just read, in bits per second, and
@@ -376,10 +326,6 @@ func psPESHeader(b []byte) (hdr int, pts, dts int64, ok bool) {
 		return j + 1, -1, -1, true
 	}
 	return 0, -1, -1, false
-}
-
-func psTime(b []byte) int64 {
-	return int64(b[0]>>1&7)<<30 | int64(b[1])<<22 | int64(b[2]>>1)<<15 | int64(b[3])<<7 | int64(b[4]>>1)
 }
 
 // seconds turns a PTS into seconds from the first one seen, unwrapping
@@ -684,43 +630,8 @@ func (d *psDemux) videoHeader(st *psStream) {
 	}
 }
 
-// mpegSpan is the media time a stream showed in a region: its earliest
-// and latest frame starts, and the latest frame's duration when known.
-type mpegSpan struct {
-	seen       bool
-	minT, maxT float64
-	maxDur     float64
-}
+// readOn reads on from where a region stopped (see mpegDemuxer).
+func (d *psDemux) readOn(s *source, from, to int64) (int64, error) { return d.scan(s, from, to) }
 
-// mark records a frame at t lasting dur.
-func (s *mpegSpan) mark(t, dur float64) {
-	if !s.seen {
-		s.minT, s.maxT, s.maxDur, s.seen = t, t, dur, true
-	}
-	s.minT = min(s.minT, t)
-	if t >= s.maxT {
-		s.maxT, s.maxDur = t, dur
-	}
-}
-
-// pesOptional reads the optional part of an MPEG-2 PES header, which b
-// starts with (two flags bytes, then the header data length): its
-// length, PTS and DTS (-1 without one). MPEG-TS and MPEG-2 program
-// streams share it.
-func pesOptional(b []byte) (hdr int, pts, dts int64, ok bool) {
-	if len(b) < 3 {
-		return 0, -1, -1, false
-	}
-	hdr = 3 + int(b[2])
-	if hdr > len(b) {
-		return 0, -1, -1, false
-	}
-	pts, dts = -1, -1
-	if b[1]&0x80 != 0 && b[2] >= 5 {
-		pts = psTime(b[3:8])
-		if b[1]&0x40 != 0 && b[2] >= 10 {
-			dts = psTime(b[8:13])
-		}
-	}
-	return hdr, pts, dts, true
-}
+// counts returns the demuxer's byte counts (see mpegDemuxer).
+func (d *psDemux) counts() *mpegCounts { return &d.mpegCounts }

@@ -3,7 +3,6 @@ package probe
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -132,11 +131,10 @@ type tsDemux struct {
 
 	base    int64 // the first time stamp seen, in ticks; -1 before
 	packets []Packet
-	payload int64 // media payload bytes in the packets read
-	scanned int64 // bytes of the packets read
-	pcrMin  float64
-	pcrMax  float64
-	hasPCR  bool
+	mpegCounts
+	pcrMin float64
+	pcrMax float64
+	hasPCR bool
 	// The media time the region's packets span.
 	first, last float64
 	any         bool
@@ -231,52 +229,7 @@ func parseTS(s *source, rep *Report) error {
 	d.report(rep, end-start)
 	peak.addRegion(d, window)
 
-	// Samples evenly spaced between head and tail; one that covers less
-	// than a window of media time (a burst) reads on within its share
-	// of the budget.
-	n, length := mpegPlan(s.budget, s.size, rep.Duration, window, tsChunk)
-	if gap := tailStart - headEnd; gap > 0 {
-		for k := range n {
-			share := s.budget / (n - k)
-			l := min(length, share, s.size)
-			at := headEnd + (2*k+1)*gap/(2*n) - l/2
-			at = min(max(at, 0), s.size-l)
-			next, err := d.region(s, at, at+l)
-			// What reads on is left out of the payload's share: a
-			// burst is denser in payload, and the average would err
-			// high.
-			payload, scanned := d.payload, d.scanned
-			for err == nil && next < s.size && next-at < share {
-				if _, span := d.rate(); span >= window {
-					break
-				}
-				prev := next
-				next, err = d.scan(s, next, min(next+max(l/2, tsChunk), at+share, s.size), nil)
-				if next <= prev {
-					break
-				}
-			}
-			if err != nil && !errors.Is(err, ErrBudget) {
-				return err
-			}
-			d.payload, d.scanned = payload, scanned
-			peak.addRegion(d, window)
-			if err != nil {
-				break // out of budget: what was read will do
-			}
-		}
-	}
-	// The average: the share of media payload in the bytes read, over
-	// the whole file. Packet headers, PSI, PES headers and null packets
-	// are not media; ffprobe's packets are the PES payloads.
-	if d.scanned > 0 {
-		rep.BitrateAvg = int64(float64(d.payload) / float64(d.scanned) * float64(s.size) * 8 / rep.Duration)
-	}
-	if p := peak.result(); p > 0 {
-		rep.BitratePeak = int64(p)
-		rep.PeakMethod = Index
-	}
-	return nil
+	return mpegSample(s, d, rep, &peak, headEnd, tailStart, window, tsChunk)
 }
 
 // report fills in the streams and the duration.
@@ -299,12 +252,6 @@ func (d *tsDemux) sorted() []Packet {
 	return sortPackets(d.packets)
 }
 
-// addRegion meters the region just read.
-func (p *mpegPeak) addRegion(d *tsDemux, window float64) {
-	rate, span := d.rate()
-	p.add(d.sorted(), rate, span, window)
-}
-
 // rate is the media rate of the region just read, in bits per second, and
 // the media time it spans (see mpegRate).
 func (d *tsDemux) rate() (rate, span float64) {
@@ -315,108 +262,10 @@ func (d *tsDemux) rate() (rate, span float64) {
 	return mpegRate(clocks)
 }
 
-// mpegPlan spends what is left of the budget, left bytes, on the samples
-// of an MPEG-TS or MPEG-PS file of size bytes and duration seconds: n
-// samples of length bytes. A sample a window and a half long at the
-// average rate still covers a window where the rate is half as high
-// again; as many as fit, up to 12. When fewer than 3 fit, 3 that each
-// cover a window at the average rate; when not even those fit, 2 that
-// share what is left. A sample in a burst, shorter in media time, reads
-// on (within its share of the budget) until it covers a window.
-func mpegPlan(left, size int64, duration, window float64, chunk int64) (n, length int64) {
-	wb := float64(size) / duration * window // a window at the average rate
-	switch n = int64(float64(left) / (1.5 * wb)); {
-	case n > 12:
-		n = 12
-	case n >= 3:
-	case float64(left) >= 3*wb:
-		n = 3
-	default:
-		n = 2
-	}
-	return n, max(min(int64(1.5*wb), left/n), min(chunk, left/n))
-}
-
-// mpegPeak is the peak of a sampled MPEG-TS or MPEG-PS file, from the
-// regions read. A region that spans a window of media time gives its
-// highest window: a true window average, so at most the exact peak. One
-// that spans less, s seconds, gives its rate over that span rather than
-// nothing (which left the peak to the average of the file, far below the
-// bursts that a tight budget covers only in part): the rate of a span
-// shorter than a window is at least that of some window around it, so it
-// errs high, by at most window/s times the exact peak, never low. Spans
-// under a sixteenth of a window (a few frames) are not counted. Probe
-// raises a peak below the file's average to it.
-type mpegPeak struct {
-	peak float64
-}
-
-func (p mpegPeak) result() float64 { return p.peak }
-
-// add meters a region: its packets in time order, its rate over its span.
-func (p *mpegPeak) add(pk []Packet, rate, span, window float64) {
-	switch {
-	case span >= window:
-		m := newPeakMeter(window)
-		for _, pt := range pk {
-			m.add(pt)
-		}
-		p.peak = max(p.peak, m.peak, rate)
-	case span >= window/16:
-		p.peak = max(p.peak, rate)
-	}
-}
-
-// mpegClock follows one stream's decode time stamps (the DTS, or the PTS
-// where there is none: these rise in the order of the file, where a
-// B-frame's PTS goes back) and PES payload through a region.
-type mpegClock struct {
-	bytes  int64   // payload bytes so far
-	t0, t1 float64 // the first and the latest time stamp of the run
-	b0, b1 int64   // bytes before each
-	on     bool
-}
-
 // mpegGap is the longest step between two time stamps of a stream taken
 // as one run: a bigger one, or a step back, is a discontinuity (a cut, a
 // clock reset) and starts the run again.
 const mpegGap = 10.0
-
-// stamp records a time stamp (in seconds) at the start of a PES, before
-// its payload is counted.
-func (c *mpegClock) stamp(t float64) {
-	switch {
-	case !c.on || t < c.t1-1 || t > c.t1+mpegGap:
-		c.t0, c.b0, c.t1, c.b1, c.on = t, c.bytes, t, c.bytes, true
-	case t > c.t1:
-		c.t1, c.b1 = t, c.bytes
-	}
-}
-
-// mpegRate is the media rate of a region, in bits per second, and the
-// media time it spans: the sum over its streams of the payload between
-// a stream's first and latest time stamps over the time between them.
-// Each stream is timed by its own stamps, as the muxer interleaves
-// streams up to a fraction of a second apart. A stream with too few
-// stamps to time counts all its bytes over the longest stream's span.
-func mpegRate(clocks []*mpegClock) (rate, span float64) {
-	for _, c := range clocks {
-		if c.on {
-			span = max(span, c.t1-c.t0)
-		}
-	}
-	if span <= 0 {
-		return 0, 0
-	}
-	for _, c := range clocks {
-		if d := c.t1 - c.t0; c.on && d >= span/2 {
-			rate += float64(c.b1-c.b0) * 8 / d
-		} else {
-			rate += float64(c.bytes) * 8 / span
-		}
-	}
-	return rate, span
-}
 
 // span is the earliest start and latest end of the region's media.
 func (d *tsDemux) span() (start, end float64, ok bool) {
@@ -1229,3 +1078,11 @@ func (r *tsBits) se() int {
 	}
 	return -v / 2
 }
+
+// readOn reads on from where a region stopped (see mpegDemuxer).
+func (d *tsDemux) readOn(s *source, from, to int64) (int64, error) {
+	return d.scan(s, from, to, nil)
+}
+
+// counts returns the demuxer's byte counts (see mpegDemuxer).
+func (d *tsDemux) counts() *mpegCounts { return &d.mpegCounts }
