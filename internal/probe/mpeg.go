@@ -1,6 +1,9 @@
 package probe
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // What MPEG-TS (ts.go) and MPEG-PS (mpegps.go) share: PES time stamps,
 // each stream's time span and clock, and the sampling of a file larger
@@ -127,10 +130,53 @@ type mpegDemuxer interface {
 	region(s *source, from, to int64) (int64, error)
 	// readOn goes on reading the current stretch from from to to.
 	readOn(s *source, from, to int64) (int64, error)
-	// rate and sorted describe the stretch read (see mpegRate).
+	// rate and sorted describe the stretch read (see mpegRate); span
+	// is the earliest start and latest end of its media.
 	rate() (rate, span float64)
 	sorted() []Packet
+	span() (start, end float64, ok bool)
 	counts() *mpegCounts
+	// report fills in the streams and the duration.
+	report(rep *Report, duration float64)
+}
+
+// mpegSampled probes a file larger than the budget: the duration from the
+// first time stamp in the head (at most head bytes) and the last in the
+// tail (tail bytes, more while none is found), then the samples between
+// them (mpegSample). budget is what the probe had before the program
+// tables were read.
+func mpegSampled(s *source, d mpegDemuxer, rep *Report, budget, head, tail int64, window float64, chunk int64) error {
+	headEnd := min(s.size, head, budget/8)
+	if _, err := d.region(s, 0, headEnd); err != nil {
+		return err
+	}
+	start, _, ok := d.span()
+	if !ok {
+		return fmt.Errorf("%w: no time stamps in the first %d bytes", ErrCorrupt, headEnd)
+	}
+	var peak mpegPeak
+	peak.addRegion(d, window)
+	var end float64
+	tailStart := s.size
+	for n := min(tail, budget/8); ; n *= 4 {
+		tailStart = max(headEnd, s.size-n)
+		if _, err := d.region(s, tailStart, s.size); err != nil {
+			return err
+		}
+		if _, e, ok := d.span(); ok {
+			end = e
+			break
+		}
+		if tailStart == headEnd || 4*n > budget/4 {
+			return fmt.Errorf("%w: no time stamps in the last %d bytes", ErrCorrupt, s.size-tailStart)
+		}
+	}
+	if !(end-start >= 0.001) {
+		return fmt.Errorf("%w: the last time stamp (%.3f s) is not after the first (%.3f s)", ErrCorrupt, end, start)
+	}
+	d.report(rep, end-start)
+	peak.addRegion(d, window)
+	return mpegSample(s, d, rep, &peak, headEnd, tailStart, window, chunk)
 }
 
 // mpegSample reads samples evenly spaced between the head (ending at

@@ -197,39 +197,7 @@ func parseTS(s *source, rep *Report) error {
 		return nil
 	}
 
-	// Sampled: the head gives the start, the tail the end.
-	headEnd := min(s.size, tsHead, budget/8)
-	if _, err := d.region(s, 0, headEnd); err != nil {
-		return err
-	}
-	start, _, ok := d.span()
-	if !ok {
-		return fmt.Errorf("%w: no time stamps in the first %d bytes", ErrCorrupt, headEnd)
-	}
-	var peak mpegPeak
-	peak.addRegion(d, window)
-	var end float64
-	tailStart := s.size
-	for n := min(int64(tsTail), budget/8); ; n *= 4 {
-		tailStart = max(headEnd, s.size-n)
-		if _, err := d.region(s, tailStart, s.size); err != nil {
-			return err
-		}
-		if _, e, ok := d.span(); ok {
-			end = e
-			break
-		}
-		if tailStart == headEnd || 4*n > budget/4 {
-			return fmt.Errorf("%w: no time stamps in the last %d bytes", ErrCorrupt, s.size-tailStart)
-		}
-	}
-	if !(end > start) {
-		return fmt.Errorf("%w: the last time stamp (%.3f s) is not after the first (%.3f s)", ErrCorrupt, end, start)
-	}
-	d.report(rep, end-start)
-	peak.addRegion(d, window)
-
-	return mpegSample(s, d, rep, &peak, headEnd, tailStart, window, tsChunk)
+	return mpegSampled(s, d, rep, budget, tsHead, tsTail, window, tsChunk)
 }
 
 // report fills in the streams and the duration.
