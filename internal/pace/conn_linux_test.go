@@ -1,0 +1,131 @@
+package pace
+
+import (
+	"context"
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// handOver starts a stream of f's bytes [off, off+n) on a real loopback
+// connection and returns the client's end.
+func handOver(t *testing.T, p *Pacer, f *os.File, a Admission, off, n int64) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Admit(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hand(sc.(*net.TCPConn), f, off, n); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tempFile(t *testing.T, size int) (*os.File, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	name := filepath.Join(t.TempDir(), "media")
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, data
+}
+
+// TestHandSendsExactBytes: streams handed over on real sockets get exactly
+// their range of the file, from one shared descriptor, and the connection
+// is closed at the end.
+func TestHandSendsExactBytes(t *testing.T) {
+	t.Parallel()
+	f, data := tempFile(t, 3<<20+12345)
+	p := New(Options{})
+	defer p.Close()
+	ranges := [][2]int64{{0, int64(len(data))}, {1 << 20, 2 << 20}, {int64(len(data)) - 1, 1}}
+	conns := make([]net.Conn, len(ranges))
+	for i, r := range ranges {
+		// A burst covering the whole range: the test checks bytes, not time.
+		conns[i] = handOver(t, p, f, Admission{Client: "c", Rate: 1 << 20, Factor: 1, Burst: r[1]}, r[0], r[1])
+	}
+	if n := p.files.open(); n != 1 {
+		t.Errorf("%d shared descriptors for one file, want 1", n)
+	}
+	// The caller may close its own descriptor at once.
+	f.Close()
+	for i, c := range conns {
+		got, err := io.ReadAll(c) // ends when the loop closes the connection
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := ranges[i]
+		if !bytes.Equal(got, data[r[0]:r[0]+r[1]]) {
+			t.Errorf("range %v: got %d bytes, not the file's", r, len(got))
+		}
+	}
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.files.open(); n != 0 {
+		t.Errorf("%d shared descriptors left open", n)
+	}
+}
+
+// TestHandClientLeaves: a client that closes mid-stream ends the stream
+// and returns its reservation; the slow path (a full socket) delivers
+// exact bytes to a client that reads late.
+func TestHandClientLeaves(t *testing.T) {
+	t.Parallel()
+	f, data := tempFile(t, 16<<20)
+	p := New(Options{Uplink: 100 << 20})
+	defer p.Close()
+	leaving := handOver(t, p, f, Admission{Client: "a", Rate: 1 << 20, Factor: 1, Burst: 8 << 20}, 0, int64(len(data)))
+	late := handOver(t, p, f, Admission{Client: "b", Rate: 1 << 20, Factor: 1, Burst: 16 << 20}, 0, int64(len(data)))
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(leaving, buf); err != nil {
+		t.Fatal(err)
+	}
+	leaving.(*net.TCPConn).SetLinger(0)
+	leaving.Close()
+	// The late reader's socket fills during the 16 MiB burst, so its
+	// stream waits for the socket in await; reading then drains it.
+	got, err := io.ReadAll(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("late reader: %d bytes, not the file's", len(got))
+	}
+	// The leaving stream ends on its next write's error: Shutdown then
+	// finds nothing to cut.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("stream of a client that left did not end: %v, %+v", err, p.Stats())
+	}
+	if st := p.Stats(); st.Reserved != 0 || st.Handed != 0 || st.Cut != 0 {
+		t.Errorf("after both ended: %+v", st)
+	}
+}
