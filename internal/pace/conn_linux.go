@@ -195,4 +195,3 @@ func (t *fileTable) open() int {
 	defer t.mu.Unlock()
 	return len(t.m)
 }
-

@@ -1,8 +1,8 @@
 package pace
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"io"
 	"net"

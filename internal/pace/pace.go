@@ -117,9 +117,9 @@ type Pacer struct {
 	bursting  int
 	headNeed  float64 // sum of (factor-1)*rate over streams past their burst
 
-	loop    *loop
-	files   fileTable
-	handed  atomic.Int64
+	loop   *loop
+	files  fileTable
+	handed atomic.Int64
 
 	sent, burstSent, admitted, rejected, queued, stalls, cut atomic.Int64
 }
