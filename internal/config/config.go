@@ -26,6 +26,7 @@ import (
 type Config struct {
 	Server    Server    `toml:"server"`
 	Log       Log       `toml:"log"`
+	Pace      Pace      `toml:"pace"`
 	Libraries []Library `toml:"library"`
 }
 
@@ -68,6 +69,8 @@ type Library struct {
 	Path string `toml:"path"`
 	// Dotfiles serves and lists names that start with a dot.
 	Dotfiles bool `toml:"dotfiles"`
+	// Pace overrides [pace] keys for this library's files.
+	Pace *PaceOverride `toml:"pace,omitempty"`
 }
 
 // Default returns the configuration used when a key is not set. It must
@@ -87,6 +90,14 @@ func Default() Config {
 		Log: Log{
 			Level:  "info",
 			Access: true,
+		},
+		Pace: Pace{
+			Enabled:     true,
+			Factor:      1.25,
+			Burst:       Duration(8 * time.Second),
+			Window:      Duration(4 * time.Second),
+			UnknownRate: 8_000_000,
+			OnFull:      "reject",
 		},
 		Libraries: []Library{},
 	}
@@ -187,6 +198,9 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level)
 	}
+	if err := validatePace("pace", c.Pace); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, l := range c.Libraries {
 		if err := ValidName(l.Name); err != nil {
@@ -198,6 +212,11 @@ func (c *Config) Validate() error {
 		seen[l.Name] = true
 		if l.Path == "" {
 			return fmt.Errorf("library %q: path is empty", l.Name)
+		}
+		if l.Pace != nil {
+			if err := validatePace(fmt.Sprintf("library %q: pace", l.Name), c.PaceFor(l.Name)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

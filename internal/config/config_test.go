@@ -40,6 +40,7 @@ func TestExampleMentionsEveryKey(t *testing.T) {
 		"listen", "data_dir", "trusted_proxies", "read_header_timeout", "idle_timeout",
 		"write_stall", "shutdown_grace", "max_header_bytes", "level", "access",
 		"[[library]]", "name", "path", "dotfiles",
+		"[pace]", "enabled", "factor", "burst", "window", "uplink", "per_client", "unknown_rate", "on_full", "[library.pace]",
 	} {
 		if !bytes.Contains(Example(), []byte(key)) {
 			t.Errorf("example does not mention %q", key)
@@ -78,6 +79,24 @@ func TestParse(t *testing.T) {
 		{name: "duplicate library", in: "[[library]]\nname = \"a\"\npath = \"/a\"\n[[library]]\nname = \"a\"\npath = \"/b\"\n", wantErr: "used twice"},
 		{name: "library without path", in: "[[library]]\nname = \"a\"\n", wantErr: "path is empty"},
 		{name: "library with slash", in: "[[library]]\nname = \"a/b\"\npath = \"/a\"\n", wantErr: "slash"},
+		{
+			name: "pace and a library override",
+			in: "[pace]\nuplink = \"190Mbit\"\nper_client = \"20 Mbps\"\non_full = \"queue\"\nfactor = 1.5\n" +
+				"[[library]]\nname = \"Films\"\npath = \"/f\"\n[library.pace]\nburst = \"4s\"\nunknown_rate = \"1.5Mbit\"\n",
+			want: func(c *Config) {
+				c.Pace.Uplink = 190_000_000
+				c.Pace.PerClient = 20_000_000
+				c.Pace.OnFull = "queue"
+				c.Pace.Factor = 1.5
+				burst, rate := Duration(4*time.Second), Bitrate(1_500_000)
+				c.Libraries = []Library{{Name: "Films", Path: "/f", Pace: &PaceOverride{Burst: &burst, UnknownRate: &rate}}}
+			},
+		},
+		{name: "factor below one", in: "[pace]\nfactor = 0.5\n", wantErr: "pace.factor"},
+		{name: "bad bitrate", in: "[pace]\nuplink = \"fast\"\n", wantErr: "cfg.toml:2:"},
+		{name: "bad on_full", in: "[pace]\non_full = \"drop\"\n", wantErr: "pace.on_full"},
+		{name: "unknown rate above uplink", in: "[pace]\nuplink = \"1Mbit\"\n", wantErr: "exceeds the uplink"},
+		{name: "library override checked", in: "[[library]]\nname = \"a\"\npath = \"/a\"\n[library.pace]\nfactor = 0\n", wantErr: "library \"a\": pace.factor"},
 		{name: "dot library", in: "[[library]]\nname = \"..\"\npath = \"/a\"\n", wantErr: "dot"},
 	}
 	for _, tt := range tests {
@@ -148,5 +167,40 @@ func TestLibraryFromDir(t *testing.T) {
 	}
 	if _, err := LibraryFromDir("/"); err == nil {
 		t.Error("root folder: want an error (its base name is a slash)")
+	}
+}
+
+func TestPaceFor(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("cfg.toml", []byte("[pace]\nfactor = 1.5\n[[library]]\nname = \"a\"\npath = \"/a\"\n[library.pace]\nenabled = false\n[[library]]\nname = \"b\"\npath = \"/b\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.PaceFor("a"); p.Enabled || p.Factor != 1.5 {
+		t.Errorf("library a: %+v, want disabled with the global factor", p)
+	}
+	if p := c.PaceFor("b"); !p.Enabled || p.Factor != 1.5 {
+		t.Errorf("library b: %+v, want the global settings", p)
+	}
+}
+
+func TestBitrate(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Bitrate{
+		"": 0, "0": 0, "8Mbit": 8e6, "128kbit": 128e3, "1.5Gbit": 15e8, "100Mbps": 1e8,
+		"64 kbit/s": 64e3, "5M": 5e6, "700": 700, "2.5k": 2500,
+	} {
+		got, err := ParseBitrate(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBitrate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if back, err := ParseBitrate(got.String()); err != nil || back != got {
+			t.Errorf("%q: String %q parses back as %v, %v", in, got.String(), back, err)
+		}
+	}
+	for _, bad := range []string{"fast", "-1Mbit", "1e30", "NaN", "Mbit", "1.5.5k"} {
+		if _, err := ParseBitrate(bad); err == nil {
+			t.Errorf("ParseBitrate(%q) succeeded", bad)
+		}
 	}
 }
