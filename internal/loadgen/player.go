@@ -72,7 +72,9 @@ func (pl *player) run(ctx context.Context, begin time.Time) Player {
 		}
 		f := pl.fetch(ctx, offset, watch-played, seekAt, seeks == 0)
 		res.Bytes += f.bytes
-		res.HTTP = f.http
+		if f.http != 0 { // a seek cut short by the run's end got no answer
+			res.HTTP = f.http
+		}
 		if f.retryAfter > 0 {
 			res.RetryAfter = f.retryAfter
 		}
