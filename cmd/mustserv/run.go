@@ -20,6 +20,8 @@ import (
 	"mustserv/internal/config"
 	"mustserv/internal/library"
 	"mustserv/internal/logbuf"
+	"mustserv/internal/metrics"
+	"mustserv/internal/pace"
 	"mustserv/internal/probe"
 	"mustserv/internal/stream"
 	"mustserv/internal/web"
@@ -283,10 +285,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		trusted = append(trusted, pr)
 	}
 
+	pacer := newPacer(cfg)
+	defer pacer.Close()
+
 	var ready atomic.Bool
 	handler := web.New(web.Options{
-		Tree:           tree,
-		Stream:         stream.New(time.Duration(cfg.Server.WriteStall)),
+		Tree: tree,
+		Stream: stream.NewPaced(time.Duration(cfg.Server.WriteStall), stream.Pacing{
+			Pacer: pacer,
+			Peaks: stream.NewPeaks(time.Duration(cfg.Pace.Window), 0),
+		}),
+		Pace:           policies(cfg),
 		Cache:          stream.NewCache(stream.CacheLimits{}),
 		Logger:         log,
 		Ready:          &ready,
@@ -294,6 +303,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,
 		WriteStall:     time.Duration(cfg.Server.WriteStall),
+		Metrics:        newMetrics(pacer).Handler(),
 	})
 
 	srv := &http.Server{
@@ -340,6 +350,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("grace period over, closing remaining connections", "err", err)
 		srv.Close()
 	}
+	// Paced streams left net/http with their connections: they get what
+	// is left of the grace period.
+	if err := pacer.Shutdown(sctx); err != nil {
+		log.Warn("grace period over, closing remaining paced streams", "streams", pacer.Stats().Handed)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -355,4 +370,66 @@ func displayAddr(a net.Addr) string {
 		return net.JoinHostPort("localhost", fmt.Sprint(ap.Port()))
 	}
 	return ap.String()
+}
+
+// newPacer builds the pacer of cfg's [pace] section.
+func newPacer(cfg config.Config) *pace.Pacer {
+	return pace.New(pace.Options{
+		Uplink:    cfg.Pace.Uplink.BytesPerSecond(),
+		PerClient: cfg.Pace.PerClient.BytesPerSecond(),
+		Queue:     cfg.Pace.OnFull == "queue",
+		Stall:     time.Duration(cfg.Server.WriteStall),
+	})
+}
+
+// policies returns the pacing policy of each library.
+func policies(cfg config.Config) func(lib string) stream.Policy {
+	m := map[string]stream.Policy{}
+	for _, l := range cfg.Libraries {
+		m[l.Name] = policyOf(cfg.PaceFor(l.Name))
+	}
+	return func(lib string) stream.Policy { return m[lib] }
+}
+
+// policyOf turns a library's pacing settings into stream's.
+func policyOf(p config.Pace) stream.Policy {
+	return stream.Policy{
+		Enabled:     p.Enabled,
+		Factor:      p.Factor,
+		Burst:       time.Duration(p.Burst),
+		UnknownRate: int64(p.UnknownRate),
+	}
+}
+
+// newMetrics builds the registry behind /metrics: the process and the
+// pacer.
+func newMetrics(p *pace.Pacer) *metrics.Registry {
+	r := metrics.New()
+	metrics.RegisterProcess(r)
+	stat := func(f func(pace.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(p.Stats())) }
+	}
+	r.GaugeFunc("mustserv_streams_active", "Paced streams admitted and not finished.",
+		stat(func(s pace.Stats) int64 { return int64(s.Active) }))
+	r.GaugeFunc("mustserv_streams_handed", "Paced streams driven by the pacer's loop (their handlers have returned).",
+		stat(func(s pace.Stats) int64 { return int64(s.Handed) }))
+	r.GaugeFunc("mustserv_uplink_reserved_bits_per_second", "Sum of the peak bitrates reserved by active streams.",
+		stat(func(s pace.Stats) int64 { return s.Reserved * 8 }))
+	r.GaugeFunc("mustserv_uplink_budget_bits_per_second", "The uplink budget; 0 when unlimited.",
+		stat(func(s pace.Stats) int64 { return s.Uplink * 8 }))
+	r.CounterFunc("mustserv_stream_sent_bytes_total", "Body bytes sent by paced streams (its rate is the delivered rate).",
+		stat(func(s pace.Stats) int64 { return s.Sent }))
+	r.CounterFunc("mustserv_stream_burst_bytes_total", "Body bytes sent at full speed in bursts.",
+		stat(func(s pace.Stats) int64 { return s.BurstSent }))
+	r.CounterFunc("mustserv_streams_admitted_total", "Streams admitted by the uplink budget.",
+		stat(func(s pace.Stats) int64 { return s.Admitted }))
+	r.CounterFunc("mustserv_streams_rejected_total", "Streams refused with 503 because the uplink budget was full.",
+		stat(func(s pace.Stats) int64 { return s.Rejected }))
+	r.CounterFunc("mustserv_streams_queued_total", "Streams that waited for the uplink budget (on_full = queue).",
+		stat(func(s pace.Stats) int64 { return s.Queued }))
+	r.CounterFunc("mustserv_stream_stalls_total", "Times a client took no bytes for longer than its burst's worth of media.",
+		stat(func(s pace.Stats) int64 { return s.Stalls }))
+	r.CounterFunc("mustserv_streams_cut_total", "Paced streams ended by the stall deadline or shutdown.",
+		stat(func(s pace.Stats) int64 { return s.Cut }))
+	return r
 }

@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +20,10 @@ import (
 // Options.Stall). The caller keeps f and may close it at once: the loop
 // sends from a descriptor it shares among all streams of the same file.
 // On error conn is closed and s released.
-func (s *Stream) Hand(conn *net.TCPConn, f *os.File, off, n int64) error {
+//
+// done, if not nil, is called from the loop when the stream ends, with the
+// bytes sent and nil, or the error that ended it.
+func (s *Stream) Hand(conn *net.TCPConn, f *os.File, off, n int64, done func(sent int64, err error)) error {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		conn.Close()
@@ -41,7 +45,7 @@ func (s *Stream) Hand(conn *net.TCPConn, f *os.File, off, n int64) error {
 		s.Release()
 		return err
 	}
-	return s.handTo(out, n)
+	return s.handTo(out, n, done)
 }
 
 // CanHand reports whether Hand works on this system.
@@ -80,34 +84,64 @@ func (s *sendfileSink) await(n int64, stall time.Duration) (int64, error) {
 	if s.interrupted.Load() {
 		return 0, errInterrupted
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(stall))
 	var m int64
 	var serr error
+	queued := s.unsent()
+	for {
+		s.conn.SetWriteDeadline(time.Now().Add(stall))
+		err := s.wait(n, &m, &serr)
+		if s.interrupted.Load() {
+			return m, errInterrupted
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The kernel reports the socket writable only once a
+			// third of its buffer is free, which a slow client
+			// (a phone on a bad link) may take longer than stall to
+			// read: only a client that took nothing at all is cut.
+			if q := s.unsent(); q >= 0 && q < queued {
+				queued = q
+				continue
+			}
+		}
+		if err != nil {
+			return m, err
+		}
+		return m, serr
+	}
+}
+
+// unsent returns how many bytes wait in the socket's send queue, -1 when
+// it cannot tell.
+func (s *sendfileSink) unsent() int {
+	q := -1
+	s.raw.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
+			q = v
+		}
+	})
+	return q
+}
+
+// wait sends up to n bytes once the socket takes some.
+func (s *sendfileSink) wait(n int64, m *int64, serr *error) error {
 	// The send happens inside Write's callback, after the poller's
 	// readiness was reset: a socket that drained between the loop's
 	// failed send and now is seen, not waited for.
-	err := s.raw.Write(func(fd uintptr) bool {
+	return s.raw.Write(func(fd uintptr) bool {
 		k, err := unix.Sendfile(int(fd), s.file.fd, &s.off, int(n))
 		if err == unix.EAGAIN || err == unix.EINTR {
 			if k > 0 {
-				m = int64(k)
+				*m = int64(k)
 				return true
 			}
 			return false
 		}
-		m, serr = int64(max(k, 0)), err
+		*m, *serr = int64(max(k, 0)), err
 		if err == nil && k == 0 {
-			serr = fmt.Errorf("send body: %w", io.ErrUnexpectedEOF)
+			*serr = fmt.Errorf("send body: %w", io.ErrUnexpectedEOF)
 		}
 		return true
 	})
-	if s.interrupted.Load() {
-		return m, errInterrupted
-	}
-	if err != nil {
-		return m, err
-	}
-	return m, serr
 }
 
 func (s *sendfileSink) interrupt() {

@@ -34,7 +34,7 @@ func handOver(t *testing.T, p *Pacer, f *os.File, a Admission, off, n int64) net
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Hand(sc.(*net.TCPConn), f, off, n); err != nil {
+	if err := s.Hand(sc.(*net.TCPConn), f, off, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	return c

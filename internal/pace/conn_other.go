@@ -10,7 +10,7 @@ import (
 
 // Hand is Linux-only (it needs sendfile at explicit offsets); elsewhere
 // callers use Copy.
-func (s *Stream) Hand(conn *net.TCPConn, f *os.File, off, n int64) error {
+func (s *Stream) Hand(conn *net.TCPConn, f *os.File, off, n int64, done func(sent int64, err error)) error {
 	s.Release()
 	return errors.New("pace: hand-over needs Linux")
 }

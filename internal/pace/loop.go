@@ -37,6 +37,8 @@ type handed struct {
 	err  error // set by await
 	// queuedAt is when await began (ns since base), for the stall count.
 	queuedAt int64
+	size     int64                        // body bytes handed over
+	done     func(sent int64, err error) // may be nil
 }
 
 // loop owns every handed-over stream: it keeps them in a heap by due time
@@ -213,7 +215,9 @@ func (l *loop) finish(x *handed, err error) {
 	}
 	l.mu.Unlock()
 	l.p.handed.Add(-1)
-	_ = err // the client went away or was cut; nothing to tell anyone
+	if x.done != nil {
+		x.done(x.size-x.left, err)
+	}
 }
 
 // drain waits until every handed stream has finished or ctx ends.
@@ -249,7 +253,7 @@ func (l *loop) stop() {
 }
 
 // Hand-over of a stream: the loop sends n body bytes to out.
-func (s *Stream) handTo(out sink, n int64) error {
+func (s *Stream) handTo(out sink, n int64, done func(int64, error)) error {
 	p := s.p
 	l := p.startLoop()
 	if l == nil {
@@ -257,7 +261,7 @@ func (s *Stream) handTo(out sink, n int64) error {
 		s.Release()
 		return ErrClosed
 	}
-	x := &handed{s: s, out: out, left: n, due: p.now(), idx: -1}
+	x := &handed{s: s, out: out, left: n, size: n, due: p.now(), idx: -1, done: done}
 	if !l.add(x) {
 		out.close()
 		s.Release()

@@ -118,7 +118,7 @@ func TestBurstThenPace(t *testing.T) {
 		}
 		out := newFakeSink()
 		size := int64(60 * rate)
-		if err := s.handTo(out, size); err != nil {
+		if err := s.handTo(out, size, nil); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond)
@@ -213,7 +213,7 @@ func TestPerClientAcrossConnections(t *testing.T) {
 				t.Fatal(i, err)
 			}
 			out := newFakeSink()
-			if err := s.handTo(out, 200*rate); err != nil {
+			if err := s.handTo(out, 200*rate, nil); err != nil {
 				t.Fatal(err)
 			}
 			outs = append(outs, out)
@@ -239,14 +239,14 @@ func TestSeekGetsBurst(t *testing.T) {
 		defer p.Close()
 		first, _ := p.Admit(t.Context(), Admission{Client: "mpv", Rate: rate, Factor: 1.25, Burst: 4 * rate})
 		out1 := newFakeSink()
-		first.handTo(out1, 1000*rate)
+		first.handTo(out1, 1000*rate, nil)
 		time.Sleep(20 * time.Second)
 		synctest.Wait()
 		// The seek: a new connection, the old one still open for a while
 		// (players close it after the new one answers).
 		seek, _ := p.Admit(t.Context(), Admission{Client: "mpv", Rate: rate, Factor: 1.25, Burst: 4 * rate})
 		out2 := newFakeSink()
-		seek.handTo(out2, 1000*rate)
+		seek.handTo(out2, 1000*rate, nil)
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		if got := out2.sentBetween(0, 3*time.Second); got < 4*rate {
@@ -337,7 +337,7 @@ func TestLending(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := newFakeSink()
-			s.handTo(out, 1000*rate)
+			s.handTo(out, 1000*rate, nil)
 			return out
 		}
 		one := start("1")
@@ -372,7 +372,7 @@ func TestStalledClientIsCut(t *testing.T) {
 		s, _ := p.Admit(t.Context(), Admission{Client: "1", Rate: rate, Factor: 1.25, Burst: 2 * rate})
 		out := newFakeSink()
 		out.blocked = true
-		s.handTo(out, 100*rate)
+		s.handTo(out, 100*rate, nil)
 		time.Sleep(29 * time.Second)
 		synctest.Wait()
 		if st := p.Stats(); st.Handed != 1 || st.Cut != 0 {
@@ -400,9 +400,9 @@ func TestShutdown(t *testing.T) {
 		stuck, _ := p.Admit(t.Context(), Admission{Client: "3", Rate: rate, Factor: 1})
 		o1, o2, o3 := newFakeSink(), newFakeSink(), newFakeSink()
 		o3.blocked = true
-		short.handTo(o1, 5*rate)
-		long.handTo(o2, 100*rate)
-		stuck.handTo(o3, 100*rate)
+		short.handTo(o1, 5*rate, nil)
+		long.handTo(o2, 100*rate, nil)
+		stuck.handTo(o3, 100*rate, nil)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		if err := p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {

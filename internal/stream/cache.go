@@ -206,7 +206,7 @@ func (c *Cache) Len() (entries int, bytes int64) {
 // goes through ServeContent like a file.
 func (s *Server) ServeCached(w http.ResponseWriter, r *http.Request, e *Cached) {
 	if !plain(r.Header) {
-		s.serve(w, r, e.name, e.modTime, e.etag[0], int64(len(e.data)), &memSource{data: e.data})
+		s.serve(w, r, e.name, e.modTime, e.etag[0], int64(len(e.data)), &memSource{data: e.data}, nil)
 		return
 	}
 	h := w.Header()

@@ -7,7 +7,8 @@
 //
 // It keeps the kernel's zero-copy path: the body reaches the connection as
 // an io.LimitedReader over the *os.File, which net/http hands to sendfile.
-// It does not pace (that is the pacer's job) and does not authorise.
+// ServePaced hands the body to a pace.Pacer (see paced.go), which decides
+// when its bytes go out. It does not authorise.
 package stream
 
 import (
@@ -34,7 +35,8 @@ const MaxRanges = 16
 
 // Server serves files. Its zero value is not usable; use New.
 type Server struct {
-	stall time.Duration
+	stall  time.Duration
+	pacing Pacing
 }
 
 // New returns a Server that cuts a response when its client accepts no
@@ -59,12 +61,16 @@ func ETag(fi fs.FileInfo) string {
 
 // Serve writes f, described by fi, as the response to r.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
-	s.serve(w, r, fi.Name(), fi.ModTime(), ETag(fi), fi.Size(), &source{f: f, size: fi.Size()})
+	s.serveFile(w, r, f, fi, nil)
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, pb *pacedBody) {
+	s.serve(w, r, fi.Name(), fi.ModTime(), ETag(fi), fi.Size(), &source{f: f, size: fi.Size()}, pb)
 }
 
 // serve writes content, the size bytes of the file name, as the response
-// to r.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modTime time.Time, etag string, size int64, content io.ReadSeeker) {
+// to r, paced when pb is not nil.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modTime time.Time, etag string, size int64, content io.ReadSeeker, pb *pacedBody) {
 	h := w.Header()
 	_, ctype := media.TypeOf(name)
 	h["Content-Type"] = []string{ctype}
@@ -82,7 +88,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modT
 			r = &r2
 		}
 	}
-	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done(), ctx: r.Context()}
+	bw := &bodyWriter{ResponseWriter: w, stall: s.stall, gone: r.Context().Done(), ctx: r.Context(), r: r, paced: pb}
 	defer bw.finish()
 	http.ServeContent(bw, r, name, modTime, content)
 }
@@ -335,6 +341,16 @@ type bodyWriter struct {
 	gone  <-chan struct{}
 	rc    *http.ResponseController
 	chunk int64
+	r     *http.Request
+	paced *pacedBody // nil: not paced
+}
+
+// WriteHeader admits a paced body once its status is known.
+func (w *bodyWriter) WriteHeader(code int) {
+	if w.paced != nil && !w.admit(code) {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -361,6 +377,12 @@ func (w *bodyWriter) arm() {
 // A corked socket is flushed and uncorked here, so that the response's
 // last bytes leave at once.
 func (w *bodyWriter) finish() {
+	if w.paced != nil && w.paced.stream != nil {
+		w.paced.stream.Release() // admitted, but no body went out
+	}
+	if w.paced != nil && w.paced.hand {
+		return // hijacked: the connection is the pacer's
+	}
 	w.arm()
 	if w.corked {
 		http.NewResponseController(w.ResponseWriter).Flush()
@@ -405,6 +427,9 @@ func (w *bodyWriter) setCork(on bool) {
 }
 
 func (w *bodyWriter) Write(p []byte) (int, error) {
+	if w.paced != nil && w.paced.refused {
+		return 0, errRefused
+	}
 	w.arm()
 	return w.ResponseWriter.Write(p)
 }
@@ -422,6 +447,17 @@ func (w *bodyWriter) Write(p []byte) (int, error) {
 // multipart body) cannot be resumed, because a copy may have read more
 // than it wrote.
 func (w *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.paced != nil {
+		if lr, ok := r.(*io.LimitedReader); ok {
+			if n, took, err := w.pacedReadFrom(lr); took {
+				return n, err
+			}
+		}
+	}
+	return w.readFrom(r)
+}
+
+func (w *bodyWriter) readFrom(r io.Reader) (int64, error) {
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(writerOnly{w}, r)

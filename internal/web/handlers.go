@@ -46,6 +46,10 @@ type streamHandler struct {
 	st    *stream.Server
 	cache *stream.Cache
 	log   *slog.Logger
+	// pace gives a library's pacing policy; nil: streams are not paced.
+	pace        func(library string) stream.Policy
+	proxies     proxies
+	mayDownload func(*http.Request) bool
 }
 
 func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +79,16 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 			return
 		}
 	}
-	h.st.Serve(w, r, f, fi)
+	if h.pace == nil {
+		h.st.Serve(w, r, f, fi)
+		return
+	}
+	lib, _, _ := strings.Cut(vpath, "/")
+	who := stream.Who{Client: h.proxies.clientString(r), Policy: h.pace(lib)}
+	if r.URL.RawQuery != "" && h.mayDownload != nil && r.URL.Query().Has("download") {
+		who.Download = h.mayDownload(r)
+	}
+	h.st.ServePaced(w, r, f, fi, who)
 }
 
 //go:embed ui/static

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -118,6 +120,8 @@ type logWriter struct {
 	status int
 	bytes  int64
 	err    error // the first write error: the client got a cut response
+	// handoff is set when the body was handed to the pacer.
+	handoff *handoff
 }
 
 func (w *logWriter) note(n int64, err error) {
@@ -128,6 +132,63 @@ func (w *logWriter) note(n int64, err error) {
 }
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Handed notes a body handed to the pacer (stream.Handoff): its bytes go
+// out after the handler returns, never through this writer, so the
+// request's line is written when the pacer says the body is done, with
+// what it really sent and how long it took.
+func (w *logWriter) Handed(n int64) func(sent int64, err error) {
+	w.handoff = &handoff{}
+	return w.handoff.sent
+}
+
+// handoff joins the two ends of a handed-over body's access line: the
+// handler's return and the pacer's end of the body, in either order;
+// whichever comes second writes the line.
+type handoff struct {
+	mu    sync.Mutex
+	line  *accessLine // set when the handler returned
+	write func(*accessLine)
+	done  bool
+	n     int64
+	err   error
+	end   time.Time
+}
+
+func (h *handoff) sent(n int64, err error) {
+	h.mu.Lock()
+	h.done, h.n, h.err, h.end = true, n, err, time.Now()
+	l := h.line
+	h.mu.Unlock()
+	if l != nil {
+		h.finish(l)
+	}
+}
+
+// returned is called when the handler returned; it reports whether the
+// line is left to the pacer.
+func (h *handoff) returned(l *accessLine, write func(*accessLine)) bool {
+	h.mu.Lock()
+	h.write = write
+	if !h.done {
+		h.line = l
+		h.mu.Unlock()
+		return true
+	}
+	h.mu.Unlock()
+	h.finish(l)
+	return true
+}
+
+func (h *handoff) finish(l *accessLine) {
+	l.bytes += h.n
+	l.dur = h.end.Sub(l.time.Add(-l.dur))
+	l.time = h.end
+	if h.err != nil && !l.hasErr {
+		l.err, l.hasErr = h.err.Error(), true
+	}
+	h.write(l)
+}
 
 func (w *logWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -201,16 +262,25 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies, out io.Writer) ht
 			// like a complete one.
 			l.err, l.hasErr = lw.err.Error(), true
 		}
-		// As Logger.LogAttrs does, a write error is dropped: there is
-		// nowhere better to report that the log cannot be written.
-		if out != nil {
-			bp := lineBufs.Get().(*[]byte)
-			*bp = l.appendTo((*bp)[:0])
-			_, _ = out.Write(*bp)
-			lineBufs.Put(bp)
+		write := func(l *accessLine) {
+			// As Logger.LogAttrs does, a write error is dropped: there
+			// is nowhere better to report that the log cannot be
+			// written.
+			if out != nil {
+				bp := lineBufs.Get().(*[]byte)
+				*bp = l.appendTo((*bp)[:0])
+				_, _ = out.Write(*bp)
+				lineBufs.Put(bp)
+				return
+			}
+			_ = h.Handle(context.WithoutCancel(ctx), l.record())
+		}
+		if lw.handoff != nil {
+			lc := l
+			lw.handoff.returned(&lc, write)
 			return
 		}
-		_ = h.Handle(ctx, l.record())
+		write(&l)
 	})
 }
 

@@ -16,6 +16,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /stream/{path...}", s.stream)
 	mux.Handle("GET /playlist/{path...}", handlePlaylist(s.opts.Tree, s.proxies, s.opts.Logger))
 	mux.Handle("GET /static/", handleStatic())
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics)
+	}
 }
 
 // shortcut sends a GET or HEAD of a clean /stream/ path straight to the

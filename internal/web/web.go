@@ -38,6 +38,14 @@ type Options struct {
 	// WriteStall bounds how long any response may wait on a client that
 	// reads nothing; 0 means no bound. Streams renew it per chunk.
 	WriteStall time.Duration
+	// Pace, if not nil, gives the pacing policy of a library's files;
+	// nil serves every stream unpaced.
+	Pace func(library string) stream.Policy
+	// MayDownload reports whether r may have a file at full speed
+	// (?download=1 on a stream URL); nil: nobody may, the flag is ignored.
+	MayDownload func(r *http.Request) bool
+	// Metrics, if not nil, serves GET /metrics.
+	Metrics http.Handler
 }
 
 // Server is the HTTP handler of MuStServ.
@@ -55,7 +63,8 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), pages: newPages()}
-	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger}
+	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger,
+		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	var h http.Handler = s.shortcut(mux)
