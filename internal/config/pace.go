@@ -156,4 +156,3 @@ func (b Bitrate) String() string {
 
 // BytesPerSecond converts the rate.
 func (b Bitrate) BytesPerSecond() int64 { return int64(b) / 8 }
-
