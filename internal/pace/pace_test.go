@@ -118,7 +118,9 @@ func TestBurstThenPace(t *testing.T) {
 		}
 		out := newFakeSink()
 		size := int64(60 * rate)
-		if err := s.handTo(out, size, nil); err != nil {
+		var doneSent int64 = -1
+		var doneErr error
+		if err := s.handTo(out, size, func(n int64, err error) { doneSent, doneErr = n, err }); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond)
@@ -139,6 +141,9 @@ func TestBurstThenPace(t *testing.T) {
 		}
 		if st := p.Stats(); st.Active != 0 || st.Handed != 0 || st.Sent != size {
 			t.Errorf("after the end: %+v", st)
+		}
+		if doneSent != size || doneErr != nil {
+			t.Errorf("done(%d, %v), want done(%d, nil)", doneSent, doneErr, size)
 		}
 	})
 }
@@ -400,9 +405,11 @@ func TestShutdown(t *testing.T) {
 		stuck, _ := p.Admit(t.Context(), Admission{Client: "3", Rate: rate, Factor: 1})
 		o1, o2, o3 := newFakeSink(), newFakeSink(), newFakeSink()
 		o3.blocked = true
+		var cutErrs []error
+		cut := func(n int64, err error) { cutErrs = append(cutErrs, err) }
 		short.handTo(o1, 5*rate, nil)
-		long.handTo(o2, 100*rate, nil)
-		stuck.handTo(o3, 100*rate, nil)
+		long.handTo(o2, 100*rate, cut)
+		stuck.handTo(o3, 100*rate, cut)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		if err := p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -418,6 +425,9 @@ func TestShutdown(t *testing.T) {
 		}
 		if st := p.Stats(); st.Handed != 0 || st.Active != 0 || st.Cut != 2 {
 			t.Errorf("after Shutdown: %+v", st)
+		}
+		if len(cutErrs) != 2 || cutErrs[0] == nil || cutErrs[1] == nil {
+			t.Errorf("cut streams told %v, want two errors", cutErrs)
 		}
 		if _, err := p.Admit(t.Context(), Admission{Client: "4", Rate: rate}); !errors.Is(err, ErrClosed) {
 			t.Errorf("Admit after Shutdown = %v", err)

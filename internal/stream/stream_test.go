@@ -503,6 +503,10 @@ func TestServeRanges(t *testing.T) {
 	stdlib := httptest.NewServer(fileHandler(t, dir, serveStdlib))
 	t.Cleanup(stdlib.Close)
 	client := newClient(t)
+	// Paced bodies, handed to the pacer's loop (with ConnContext) or
+	// paced in the handler (without), must be the same replies; the
+	// burst covers every file, so the test does not wait for the pace.
+	handed, copied := pacedServers(t, dir, Policy{Enabled: true, Factor: 1.25, Burst: time.Hour, UnknownRate: 1e9})
 
 	cases := rangeCases(files, etags)
 	if len(cases) < 45 {
@@ -516,6 +520,12 @@ func TestServeRanges(t *testing.T) {
 			got := fetch(t, client, method, ours.URL+"/"+file, tc.header, files[file])
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Serve: %s %s %v: reply mismatch (-want +got):\n%s", method, file, tc.header, diff)
+			}
+			for _, paced := range []*httptest.Server{handed, copied} {
+				pg := fetch(t, client, method, paced.URL+"/"+file, tc.header, files[file])
+				if diff := cmp.Diff(got, pg); diff != "" {
+					t.Errorf("ServePaced differs from Serve: %s %s %v (-Serve +ServePaced):\n%s", method, file, tc.header, diff)
+				}
 			}
 			if tc.policy {
 				return

@@ -1,0 +1,133 @@
+package stream
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"mustserv/internal/pace"
+)
+
+// pacedServers returns two servers of dir's files through ServePaced with
+// policy pol: one hands bodies to the pacer's loop (its connections are in
+// the request context), the other paces them in the handler.
+func pacedServers(t testing.TB, dir string, pol Policy) (handed, copied *httptest.Server) {
+	return pacedServersWith(t, dir, pace.Options{}, pol)
+}
+
+func pacedServersWith(t testing.TB, dir string, opts pace.Options, pol Policy) (handed, copied *httptest.Server) {
+	pacer := pace.New(opts)
+	t.Cleanup(pacer.Close)
+	s := NewPaced(10*time.Second, Pacing{Pacer: pacer})
+	serve := func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+		s.ServePaced(w, r, f, fi, Who{Client: "test", Policy: pol})
+	}
+	handed = httptest.NewUnstartedServer(fileHandler(t, dir, serve))
+	handed.Config.ConnContext = ConnContext
+	handed.Start()
+	t.Cleanup(handed.Close)
+	copied = httptest.NewServer(fileHandler(t, dir, serve))
+	t.Cleanup(copied.Close)
+	return handed, copied
+}
+
+// TestServePacedBudgetFull: when the budget has no room, a GET of a media
+// body is refused with 503, Retry-After and a message, and without the
+// representation's headers; what sends no media body — a 304, a HEAD, a
+// 416, a file that is not media — is answered as usual.
+func TestServePacedBudgetFull(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clip := content(3, clipSize)
+	writeFile(t, dir, "clip.mp3", clip, fixtureTime())
+	writeFile(t, dir, "notes.txt", []byte("hello"), fixtureTime())
+	fi, err := os.Stat(dir + "/clip.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := ETag(fi)
+	// The unknown rate (8 Mbit/s) does not fit a 1 Mbit/s budget.
+	opts := pace.Options{Uplink: 125_000, RetryAfter: 7 * time.Second}
+	handed, copied := pacedServersWith(t, dir, opts, Policy{Enabled: true, Factor: 1.25, Burst: 8 * time.Second, UnknownRate: 8e6})
+	client := newClient(t)
+	for _, srv := range []*httptest.Server{handed, copied} {
+		resp := send(t, client, http.MethodGet, srv.URL+"/clip.mp3", map[string]string{"Range": "bytes=100-"})
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+			t.Errorf("GET with the budget full: %s, Retry-After %q; want 503 and 7", resp.Status, resp.Header.Get("Retry-After"))
+		}
+		for _, h := range []string{"Content-Range", "Etag", "Last-Modified", "Accept-Ranges"} {
+			if v := resp.Header.Get(h); v != "" {
+				t.Errorf("503 has %s: %q", h, v)
+			}
+		}
+		if !strings.Contains(string(body), "streaming capacity") || !strings.Contains(string(body), "8.0 Mbit/s") {
+			t.Errorf("503 body %q does not explain", body)
+		}
+
+		for _, tc := range []struct {
+			method, file string
+			header       map[string]string
+			want         int
+		}{
+			{http.MethodGet, "clip.mp3", map[string]string{"If-None-Match": etag}, http.StatusNotModified},
+			{http.MethodHead, "clip.mp3", nil, http.StatusOK},
+			{http.MethodGet, "clip.mp3", map[string]string{"Range": "bytes=999999999-"}, http.StatusRequestedRangeNotSatisfiable},
+			{http.MethodGet, "notes.txt", nil, http.StatusOK},
+		} {
+			resp := send(t, client, tc.method, srv.URL+"/"+tc.file, tc.header)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s %v with the budget full: %s, want %d", tc.method, tc.file, tc.header, resp.Status, tc.want)
+			}
+		}
+	}
+}
+
+// TestServePacedHandsOver: on a plain TCP connection the body goes to the
+// pacer's loop, which ends the connection with it (the response says
+// Connection: close); the handler returns before the body is sent.
+func TestServePacedHandsOver(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big := content(4, 4<<20)
+	writeFile(t, dir, "film.mkv", big, fixtureTime())
+	pacer := pace.New(pace.Options{})
+	t.Cleanup(pacer.Close)
+	s := NewPaced(10*time.Second, Pacing{Pacer: pacer})
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewUnstartedServer(fileHandler(t, dir, func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+		// 100 kB/s after a 1 s burst: the 4 MiB body takes 40 s.
+		s.ServePaced(w, r, f, fi, Who{Client: "c", Policy: Policy{Enabled: true, Factor: 1, Burst: time.Second, UnknownRate: 800_000}})
+		returned <- struct{}{}
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return ConnContext(ctx, c) }
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	resp := send(t, newClient(t), http.MethodGet, srv.URL+"/film.mkv", nil)
+	defer resp.Body.Close()
+	<-returned // long before 40 s
+	if !resp.Close || resp.ContentLength != int64(len(big)) {
+		t.Errorf("Close %v, Content-Length %d; want the connection closed after a %d-byte body", resp.Close, resp.ContentLength, len(big))
+	}
+	buf := make([]byte, 100_000)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf) != string(big[:len(buf)]) {
+		t.Error("the body's start differs from the file")
+	}
+	if st := pacer.Stats(); st.Handed != 1 || st.Reserved != 100_000 {
+		t.Errorf("pacer %+v, want one handed stream reserving 100 kB/s", st)
+	}
+}
