@@ -92,8 +92,8 @@ type pacedBody struct {
 	stream    *pace.Stream
 	refused   bool
 	// hand: the body goes to the pacer's loop over the hijacked
-	// connection.
-	hand bool
+	// connection; hijacked once it has.
+	hand, hijacked bool
 }
 
 var errRefused = errors.New("stream refused: uplink budget full")
@@ -163,6 +163,7 @@ func (w *bodyWriter) pacedReadFrom(lr *io.LimitedReader) (int64, bool, error) {
 		// Hijack writes the headers out; the body follows on the raw
 		// connection, so nothing may be buffered in between.
 		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
+		pb.hijacked = err == nil
 		if err != nil || conn != net.Conn(tc) {
 			if conn != nil {
 				conn.Close()

@@ -380,8 +380,8 @@ func (w *bodyWriter) finish() {
 	if w.paced != nil && w.paced.stream != nil {
 		w.paced.stream.Release() // admitted, but no body went out
 	}
-	if w.paced != nil && w.paced.hand {
-		return // hijacked: the connection is the pacer's
+	if w.paced != nil && w.paced.hijacked {
+		return // the connection is the pacer's
 	}
 	w.arm()
 	if w.corked {
