@@ -18,6 +18,7 @@ import (
 
 	"mustserv/internal/loadgen"
 	"mustserv/internal/probe"
+	"mustserv/internal/stream"
 	"mustserv/internal/testenv"
 )
 
@@ -31,7 +32,8 @@ type pacedFile struct {
 	name string   // in the library folder
 	args []string // ffmpeg's inputs and encoder options, before the output
 	// Bits per second, by probe.Probe with the server's default 4 s
-	// window: the server paces by the same probe (stream.Peaks).
+	// window; peak is what the server paces by (stream.PeakRate: the
+	// probe's peak scaled by the file's bytes per media byte).
 	peak, avg int64
 }
 
@@ -122,9 +124,9 @@ func makePacedFiles(t *testing.T, dir string, files []pacedFile) {
 		if rep.BitratePeak <= 0 || rep.BitrateAvg <= 0 {
 			t.Fatalf("probe %s: peak %d, average %d bit/s; the server would pace it at unknown_rate", f.name, rep.BitratePeak, rep.BitrateAvg)
 		}
-		f.peak, f.avg = rep.BitratePeak, rep.BitrateAvg
-		t.Logf("%s: %d bytes, %.3f s, average %d bit/s, peak %d bit/s (%s), peak/average %.3f",
-			f.name, fi.Size(), rep.Duration, f.avg, f.peak, rep.PeakMethod, float64(f.peak)/float64(f.avg))
+		f.peak, f.avg = stream.PeakRate(rep, fi.Size()), rep.BitrateAvg
+		t.Logf("%s: %d bytes, %.3f s, average %d bit/s, peak %d bit/s (%s), paced by %d, peak/average %.3f",
+			f.name, fi.Size(), rep.Duration, f.avg, rep.BitratePeak, rep.PeakMethod, f.peak, float64(f.peak)/float64(f.avg))
 	}
 }
 

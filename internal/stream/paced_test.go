@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mustserv/internal/pace"
+	"mustserv/internal/probe"
 )
 
 // pacedServers returns two servers of dir's files through ServePaced with
@@ -129,5 +130,29 @@ func TestServePacedHandsOver(t *testing.T) {
 	}
 	if st := pacer.Stats(); st.Handed != 1 || st.Reserved != 100_000 {
 		t.Errorf("pacer %+v, want one handed stream reserving 100 kB/s", st)
+	}
+}
+
+func TestPeakRate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		rep  probe.Report
+		size int64
+		want int64
+	}{
+		{"unknown", probe.Report{Duration: 10}, 1000, 0},
+		// Framing of a few percent raises the rate by as much.
+		{"framing", probe.Report{Duration: 100, BitrateAvg: 1_000_000, BitratePeak: 2_000_000}, 13_000_000, 2_080_000},
+		// A padded transport stream: payload 2.4 Mbit/s in an 8 Mbit/s mux.
+		{"padded mux", probe.Report{Duration: 60, BitrateAvg: 2_400_000, BitratePeak: 2_400_000}, 60_000_000, 8_000_000},
+		// A file with fewer bytes than its average claims keeps its peak.
+		{"no scaling down", probe.Report{Duration: 10, BitrateAvg: 1_000_000, BitratePeak: 1_500_000}, 1_000_000, 1_500_000},
+		// Cover art does not count.
+		{"cover", probe.Report{Duration: 100, BitrateAvg: 128_000, BitratePeak: 128_000, Cover: &probe.Cover{Size: 2_000_000}}, 3_600_000, 128_000},
+	} {
+		if got := PeakRate(&tc.rep, tc.size); got != tc.want {
+			t.Errorf("%s: PeakRate = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -80,8 +80,36 @@ func (p *Peaks) probe(ctx context.Context, f *os.File, fi fs.FileInfo) int64 {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peakProbeTime)
 	defer cancel()
 	rep, err := probe.Probe(ctx, f, fi.Size(), fi.Name(), p.opts)
-	if err != nil || rep.BitratePeak <= 0 {
+	if err != nil {
 		return 0
 	}
-	return rep.BitratePeak
+	return PeakRate(rep, fi.Size())
+}
+
+// PeakRate is the rate in bits per second that a stream of a file of size
+// bytes, probed as rep, needs on the wire: its peak bitrate scaled by the
+// file's bytes per media byte. The probe counts media payload, as ffprobe's
+// packets do; the wire carries the container too. For most files that is
+// a few percent (MP4 and Matroska framing, MPEG-TS packet and PES headers),
+// but a transport stream recorded from a broadcast multiplex is mostly
+// padding and other programs: paced at its payload's peak it stalls at a
+// third of its byte rate. Cover art is sent once, in the burst, and does
+// not count. 0 means unknown.
+func PeakRate(rep *probe.Report, size int64) int64 {
+	if rep == nil || rep.BitratePeak <= 0 {
+		return 0
+	}
+	peak := rep.BitratePeak
+	if rep.BitrateAvg <= 0 || rep.Duration <= 0 {
+		return peak
+	}
+	media := size
+	if rep.Cover != nil && rep.Cover.Size < media {
+		media -= rep.Cover.Size
+	}
+	wire := float64(media) * 8 / rep.Duration
+	if scale := wire / float64(rep.BitrateAvg); scale > 1 {
+		return int64(float64(peak) * scale)
+	}
+	return peak
 }
