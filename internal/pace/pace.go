@@ -51,13 +51,16 @@ type Options struct {
 	Stall time.Duration
 }
 
-// Bounds of one write, whatever the rate.
+// Bounds of one write, whatever the rate. The floor makes a 128 kbit/s
+// stream write about once a second rather than twice: at 10,000 such
+// streams each write's fixed cost (the system call, waking the client)
+// is most of the server's CPU (docs/benchmarks.md, pacing cost).
 const (
-	minStep = 4 << 10
+	minStep = 16 << 10
 	maxStep = 1 << 20
 	// slack lets the loop send, in one wake-up, every stream due within
 	// this much of now: fewer timer wake-ups for the same accuracy.
-	slack = 10 * time.Millisecond
+	slack = 20 * time.Millisecond
 )
 
 // Stats is a snapshot of a Pacer's counters.
@@ -409,9 +412,17 @@ func (p *Pacer) account(s *Stream, now, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate := p.rateLocked(s)
-	// A stream that fell behind (its client was slow) may catch up by at
-	// most its buffer's worth, not by everything it missed.
-	vt := max(s.vt, now-max(s.buffer, int64(p.opts.Step)))
+	// A stream that fell behind (its client or the network was slow) may
+	// catch up by at most its buffer's worth, not by everything it
+	// missed; under an uplink budget by one step only: a catch-up is
+	// sent at full speed and nothing lends it the budget, so on a full
+	// link it would take the others' share (bench/pace-share.sh saw
+	// 4 MB lumps overflow the link's queue).
+	lag := max(s.buffer, int64(p.opts.Step))
+	if p.opts.Uplink > 0 {
+		lag = int64(p.opts.Step)
+	}
+	vt := max(s.vt, now-lag)
 	if !math.IsInf(rate, 1) {
 		vt += int64(float64(n) / rate * 1e9)
 	} else {

@@ -434,3 +434,69 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestCatchUp: a stream whose client took nothing for a while catches up
+// by its buffer's worth at once; under an uplink budget by one step only.
+func TestCatchUp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		uplink int64
+		max    int64 // bytes in the second after the client reads again
+	}{
+		{"no budget", 0, 8*rate + 2*rate},
+		{"budget", 4 * rate, 2 * rate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := New(Options{Uplink: tc.uplink, Stall: time.Minute})
+				defer p.Close()
+				s, _ := p.Admit(t.Context(), Admission{Client: "1", Rate: rate, Factor: 1, Burst: 8 * rate})
+				out := &gateSink{fakeSink: newFakeSink(), open: make(chan struct{})}
+				s.handTo(out, 1000*rate, nil)
+				time.Sleep(20 * time.Second) // the burst went, then 12 s blocked
+				synctest.Wait()
+				before := out.sentBetween(0, 20*time.Second)
+				close(out.open)
+				time.Sleep(time.Second)
+				synctest.Wait()
+				after := out.sentBetween(20*time.Second, 21*time.Second)
+				if after > tc.max || after < rate/2 {
+					t.Errorf("%d bytes in the second after reading again (%d before), want at most %d", after, before, tc.max)
+				}
+			})
+		})
+	}
+}
+
+// gateSink takes bytes until 8 s after it starts, then nothing until open
+// is closed.
+type gateSink struct {
+	*fakeSink
+	open chan struct{}
+}
+
+func (g *gateSink) blockedNow() bool {
+	select {
+	case <-g.open:
+		return false
+	default:
+		return time.Since(g.start) >= 8*time.Second
+	}
+}
+
+func (g *gateSink) send(n int64) (int64, error) {
+	if g.blockedNow() {
+		return 0, errAgain
+	}
+	return g.fakeSink.send(n)
+}
+
+func (g *gateSink) await(n int64, stall time.Duration) (int64, error) {
+	select {
+	case <-g.open:
+		return g.fakeSink.send(n)
+	case <-time.After(stall):
+		return 0, os.ErrDeadlineExceeded
+	}
+}
