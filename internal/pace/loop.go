@@ -37,7 +37,7 @@ type handed struct {
 	err  error // set by await
 	// queuedAt is when await began (ns since base), for the stall count.
 	queuedAt int64
-	size     int64                        // body bytes handed over
+	size     int64                       // body bytes handed over
 	done     func(sent int64, err error) // may be nil
 }
 
