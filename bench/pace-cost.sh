@@ -161,9 +161,10 @@ run ffmpeg -hide_banner -loglevel error -y \
 chmod 644 "$media"/*
 cat "$media"/* >/dev/null # both servers read from the page cache
 
-# peak prints the peak bitrate (bit/s) `mustserv probe` finds in a file.
+# peak prints the rate (bit/s) MuStServ paces a file by, from `mustserv
+# probe`: the peak bitrate scaled to the file's bytes (pace_bps).
 peak() {
-  "$ms_bin" probe --json "$1" | sed -n 's/.*"bitrate_peak_bps":\([0-9]*\).*/\1/p'
+  "$ms_bin" probe --json "$1" | sed -n 's/.*"pace_bps":\([0-9]*\).*/\1/p'
 }
 v_peak=$(peak "$media/video.ts")
 a_peak=$(peak "$media/audio.mp3")

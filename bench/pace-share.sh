@@ -251,10 +251,12 @@ fi
 size=$(stat -c %s "$video")
 dur=$(jq -r .duration_seconds "$res/probe.json")
 avg=$(jq -r .bitrate_avg_bps "$res/probe.json")
-peak=$(jq -r .bitrate_peak_bps "$res/probe.json")
+# pace_bps: the peak scaled to the file's bytes, what the server paces by.
+peak=$(jq -r .pace_bps "$res/probe.json")
 [ "$avg" -gt 0 ] && [ "$peak" -gt 0 ] || die "probe found no bitrate: $(cat "$res/probe.json")"
-# The players consume at the file's average bitrate; the server paces at
-# its peak.
+# The players consume the file's bytes at its average rate on the wire
+# (container included); the server paces at its peak.
+avg=$(awk -v s="$size" -v d="$dur" 'BEGIN {printf "%d", s * 8 / d}')
 bitrate=$avg
 mbit() { awk -v b="$1" 'BEGIN {printf "%.2f", b / 1e6}'; }
 mb() { awk -v b="$1" 'BEGIN {if (b == "-") print "-"; else printf "%.1f", b / 1e6}'; }

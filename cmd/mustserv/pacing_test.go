@@ -124,7 +124,9 @@ func makePacedFiles(t *testing.T, dir string, files []pacedFile) {
 		if rep.BitratePeak <= 0 || rep.BitrateAvg <= 0 {
 			t.Fatalf("probe %s: peak %d, average %d bit/s; the server would pace it at unknown_rate", f.name, rep.BitratePeak, rep.BitrateAvg)
 		}
-		f.peak, f.avg = stream.PeakRate(rep, fi.Size()), rep.BitrateAvg
+		// The players consume the file's bytes at its average rate on
+		// the wire (container included), as a player reading it does.
+		f.peak, f.avg = stream.PeakRate(rep, fi.Size()), int64(float64(fi.Size())*8/rep.Duration)
 		t.Logf("%s: %d bytes, %.3f s, average %d bit/s, peak %d bit/s (%s), paced by %d, peak/average %.3f",
 			f.name, fi.Size(), rep.Duration, f.avg, rep.BitratePeak, rep.PeakMethod, f.peak, float64(f.peak)/float64(f.avg))
 	}

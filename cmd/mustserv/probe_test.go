@@ -34,7 +34,7 @@ func TestProbeCommand(t *testing.T) {
 	if len(reports) != 2 {
 		t.Fatalf("%d reports, want 2:\n%s", len(reports), stdout.String())
 	}
-	for _, key := range []string{"file", "container", "duration_seconds", "bitrate_avg_bps", "bitrate_peak_bps", "peak_window_seconds", "peak_method", "streams", "tags"} {
+	for _, key := range []string{"file", "container", "duration_seconds", "bitrate_avg_bps", "bitrate_peak_bps", "peak_window_seconds", "peak_method", "streams", "tags", "pace_bps"} {
 		if _, ok := reports[0][key]; !ok {
 			t.Errorf("report has no %q field: %v", key, reports[0])
 		}
@@ -48,6 +48,14 @@ func TestProbeCommand(t *testing.T) {
 	}
 	if e, _ := reports[1]["error"].(string); e == "" {
 		t.Errorf("missing file: no error in %v", reports[1])
+	}
+	// The server paces by the peak scaled to the file's bytes: never
+	// below the peak.
+	if pace, peak := reports[0]["pace_bps"].(float64), reports[0]["bitrate_peak_bps"].(float64); pace < peak || pace > 1.2*peak {
+		t.Errorf("pace_bps %v for a peak of %v", pace, peak)
+	}
+	if _, ok := reports[1]["pace_bps"]; ok {
+		t.Errorf("missing file has a pace_bps: %v", reports[1])
 	}
 }
 

@@ -113,18 +113,22 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	enc := json.NewEncoder(stdout)
 	failed := false
 	for _, name := range fset.Args() {
-		rep, err := probeFile(ctx, name, probe.Options{Window: *window})
+		rep, size, err := probeFile(ctx, name, probe.Options{Window: *window})
 		failed = failed || err != nil
+		// What the server paces a stream of the file by: the peak
+		// scaled to the file's bytes (stream.PeakRate).
+		paceRate := stream.PeakRate(rep, size)
 		if *asJSON {
 			if err := enc.Encode(struct {
 				File string `json:"file"`
 				*probe.Report
-			}{name, rep}); err != nil {
+				Pace int64 `json:"pace_bps,omitempty"`
+			}{name, rep, paceRate}); err != nil {
 				return err
 			}
 			continue
 		}
-		printReport(stdout, name, rep)
+		printReport(stdout, name, rep, paceRate)
 	}
 	if failed {
 		return errProbeFailed
@@ -132,26 +136,31 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func probeFile(ctx context.Context, name string, opts probe.Options) (*probe.Report, error) {
+func probeFile(ctx context.Context, name string, opts probe.Options) (*probe.Report, int64, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, err
+		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, err
+		return &probe.Report{Error: err.Error(), Streams: []probe.Stream{}}, 0, err
 	}
-	return probe.Probe(ctx, f, fi.Size(), name, opts)
+	rep, err := probe.Probe(ctx, f, fi.Size(), name, opts)
+	return rep, fi.Size(), err
 }
 
-func printReport(w io.Writer, name string, r *probe.Report) {
+func printReport(w io.Writer, name string, r *probe.Report, paceRate int64) {
 	if r.Error != "" {
 		fmt.Fprintf(w, "%s: error: %s\n", name, r.Error)
 		return
 	}
-	fmt.Fprintf(w, "%s: %s, %.3f s, average %d bit/s, peak %d bit/s (%s, %g s window)\n",
+	fmt.Fprintf(w, "%s: %s, %.3f s, average %d bit/s, peak %d bit/s (%s, %g s window)",
 		name, r.Container, r.Duration, r.BitrateAvg, r.BitratePeak, r.PeakMethod, r.PeakWindow)
+	if paceRate > 0 {
+		fmt.Fprintf(w, ", paced by %d bit/s", paceRate)
+	}
+	fmt.Fprintln(w)
 	for _, s := range r.Streams {
 		switch s.Type {
 		case "video":
