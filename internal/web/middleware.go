@@ -262,26 +262,28 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies, out io.Writer) ht
 			// like a complete one.
 			l.err, l.hasErr = lw.err.Error(), true
 		}
-		write := func(l *accessLine) {
-			// As Logger.LogAttrs does, a write error is dropped: there
-			// is nowhere better to report that the log cannot be
-			// written.
-			if out != nil {
-				bp := lineBufs.Get().(*[]byte)
-				*bp = l.appendTo((*bp)[:0])
-				_, _ = out.Write(*bp)
-				lineBufs.Put(bp)
-				return
-			}
-			_ = h.Handle(context.WithoutCancel(ctx), l.record())
-		}
 		if lw.handoff != nil {
+			// The body is still being sent: the pacer writes the line.
 			lc := l
-			lw.handoff.returned(&lc, write)
+			lw.handoff.returned(&lc, func(l *accessLine) { writeAccess(l, out, h, ctx) })
 			return
 		}
-		write(&l)
+		writeAccess(&l, out, h, ctx)
 	})
+}
+
+// writeAccess writes l to out, or to h when out is nil. As Logger.LogAttrs
+// does, a write error is dropped: there is nowhere better to report that
+// the log cannot be written.
+func writeAccess(l *accessLine, out io.Writer, h slog.Handler, ctx context.Context) {
+	if out != nil {
+		bp := lineBufs.Get().(*[]byte)
+		*bp = l.appendTo((*bp)[:0])
+		_, _ = out.Write(*bp)
+		lineBufs.Put(bp)
+		return
+	}
+	_ = h.Handle(context.WithoutCancel(ctx), l.record())
 }
 
 // writeDeadline gives every response a write deadline of now+d: a client
