@@ -87,25 +87,10 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh" # traps (cleanup above), run, die
 
-# run runs a command in the background and waits for it, so that a signal
-# reaches the trap at once and cleanup can end the command.
-run() {
-  "$@" &
-  cur_pid=$!
-  local rc=0
-  wait "$cur_pid" || rc=$?
-  cur_pid=""
-  return "$rc"
-}
 
-die() {
-  echo "compare.sh: $*" >&2
-  exit 1
-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mustserv-bench.XXXXXX")
 # nginx's workers run as an unprivileged user: they must be able to read it.

@@ -170,28 +170,13 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh" # traps (cleanup above), run, die
 
-# run runs a command in the background and waits for it, so that a signal
-# reaches the trap at once and cleanup can end the command.
-run() {
-  "$@" &
-  cur_pid=$!
-  local rc=0
-  wait "$cur_pid" || rc=$?
-  cur_pid=""
-  return "$rc"
-}
 forget() { # forget PID: drop it from pids once stopped
   local p out=""
   for p in $pids; do [ "$p" = "$1" ] || out+=" $p"; done
   pids=$out
-}
-die() {
-  echo "pace-share.sh: $*" >&2
-  exit 1
 }
 log() { echo "[$(date +%T)] $*" >&2; }
 
