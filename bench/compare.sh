@@ -129,33 +129,7 @@ chmod 644 "$media/big.bin" "$media/small.bin"
 # Both servers then read it from the page cache.
 run cat "$media/big.bin" >/dev/null
 
-# free_port prints a TCP port nobody listens on, avoiding the ones given.
-free_port() {
-  local used p i
-  used=$(ss -Htan | awk '{n=split($4, a, ":"); print a[n]}')
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    case " $* " in *" $p "*) continue ;; esac
-    grep -qx "$p" <<<"$used" || {
-      echo "$p"
-      return 0
-    }
-  done
-  die "no free port found"
-}
 
-# wait_http waits (at most 10 s) until a URL answers 200.
-wait_http() {
-  local url=$1 pid=$2 i
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # --- MuStServ --------------------------------------------------------------
 ms_port=$(free_port)

@@ -26,3 +26,33 @@ die() {
   echo "$(basename "$0"): $*" >&2
   exit 1
 }
+
+# free_port prints a TCP port nobody listens on (in the current network
+# namespace), below the ephemeral range, avoiding the ones given.
+free_port() {
+  local used p i
+  used=$(ss -Htan | awk '{n=split($4, a, ":"); print a[n]}')
+  for i in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    case " $* " in *" $p "*) continue ;; esac
+    grep -qx "$p" <<<"$used" || {
+      echo "$p"
+      return 0
+    }
+  done
+  die "no free port found"
+}
+
+# wait_http URL PID waits (at most 10 s) until URL answers 200 or 206 to a
+# request for its first bytes (a range, so that a paced file answers at
+# once); it fails as soon as PID is gone.
+wait_http() {
+  local url=$1 pid=$2 i code
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    code=$(curl -s -m 5 -r 0-999 -o /dev/null -w '%{http_code}' "$url" || true)
+    case $code in 200 | 206) return 0 ;; esac
+    sleep 0.1
+  done
+  return 1
+}

@@ -162,33 +162,7 @@ v_paced=$(awk -v r="$v_rate" -v f="$factor" 'BEGIN {printf "%d", r * f + 0.5}')
 a_paced=$(awk -v r="$a_rate" -v f="$factor" 'BEGIN {printf "%d", r * f + 0.5}')
 echo "video.ts: peak $v_peak bit/s -> paced at $v_paced B/s after $v_burst B; audio.mp3: peak $a_peak bit/s -> $a_paced B/s after $a_burst B" >&2
 
-# free_port prints a TCP port nobody listens on, avoiding the ones given.
-free_port() {
-  local used p i
-  used=$(ss -Htan | awk '{n=split($4, a, ":"); print a[n]}')
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral range
-    case " $* " in *" $p "*) continue ;; esac
-    grep -qx "$p" <<<"$used" || {
-      echo "$p"
-      return 0
-    }
-  done
-  die "no free port found"
-}
 
-# wait_http waits (at most 10 s) until a URL answers 206 to a small range.
-wait_http() {
-  local url=$1 pid=$2 i
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if [ "$(curl -s -m 5 -r 0-999 -o /dev/null -w '%{http_code}' "$url" || true)" = 206 ]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # --- MuStServ: defaults, core 0 ----------------------------------------------
 ms_port=$(free_port)

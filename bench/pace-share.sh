@@ -250,30 +250,6 @@ log "video: $(mb "$size") MB, $(printf '%.0f' "$dur") s, average $(mbit "$avg") 
 run cat "$video" >/dev/null
 
 # --- helpers ---------------------------------------------------------------------
-# free_port prints a TCP port nobody listens on (in the current namespace).
-free_port() {
-  local used p i
-  used=$(ss -Htan | awk '{n=split($4, a, ":"); print a[n]}')
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    grep -qx "$p" <<<"$used" || { echo "$p"; return 0; }
-  done
-  die "no free port found"
-}
-
-# wait_http URL PID [CODE]: waits (at most 10 s) for URL to answer CODE
-# (200) to a request for its first byte.
-wait_http() {
-  local url=$1 pid=$2 want=${3:-200} i
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if [ "$(curl -s -m 2 -r 0-0 -o /dev/null -w '%{http_code}' "$url" || true)" = "$want" ]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # same_bytes URL: the first MiB served equals the file's.
 same_bytes() {
@@ -349,7 +325,7 @@ EOF
   "$@" "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
   ngx_pid=$!
   pids+=" $ngx_pid"
-  wait_http "http://$addr/$video_name" "$ngx_pid" 206 || {
+  wait_http "http://$addr/$video_name" "$ngx_pid" || {
     cat "$dir/stdout" "$dir/error.log" >&2 2>/dev/null || true
     die "nginx ($name) did not start"
   }

@@ -87,6 +87,7 @@ func (s *sendfileSink) await(n int64, stall time.Duration) (int64, error) {
 	var m int64
 	var serr error
 	queued := s.unsent()
+	idle := 0
 	for {
 		s.conn.SetWriteDeadline(time.Now().Add(stall))
 		err := s.wait(n, &m, &serr)
@@ -97,9 +98,17 @@ func (s *sendfileSink) await(n int64, stall time.Duration) (int64, error) {
 			// The kernel reports the socket writable only once a
 			// third of its buffer is free, which a slow client
 			// (a phone on a bad link) may take longer than stall to
-			// read: only a client that took nothing at all is cut.
-			if q := s.unsent(); q >= 0 && q < queued {
-				queued = q
+			// read: only a client that took nothing is cut. And a
+			// slow reader with a small receive buffer opens its
+			// window in steps (TCP avoids tiny window updates), as
+			// seldom as once a stall: so, as for unpaced bodies,
+			// the cut comes within two stalls of its last read.
+			q := s.unsent()
+			if q >= 0 && q < queued {
+				queued, idle = q, 0
+				continue
+			}
+			if idle++; idle < 2 {
 				continue
 			}
 		}

@@ -129,3 +129,22 @@ func TestHandClientLeaves(t *testing.T) {
 		t.Errorf("after both ended: %+v", st)
 	}
 }
+
+// TestHandStalledClientIsCut: a client that reads nothing is cut within
+// two stall periods once its socket is full, and its reservation returns.
+func TestHandStalledClientIsCut(t *testing.T) {
+	t.Parallel()
+	f, _ := tempFile(t, 32<<20)
+	p := New(Options{Stall: 200 * time.Millisecond})
+	defer p.Close()
+	c := handOver(t, p, f, Admission{Client: "a", Rate: 1 << 20, Factor: 1, Burst: 32 << 20}, 0, 32<<20)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("the stalled stream was not cut: %v, %+v", err, p.Stats())
+	}
+	if st := p.Stats(); st.Cut != 1 || st.Active != 0 || st.Reserved != 0 {
+		t.Errorf("after the cut: %+v", st)
+	}
+}
