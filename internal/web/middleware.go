@@ -165,19 +165,18 @@ func (h *handoff) sent(n int64, err error) {
 	}
 }
 
-// returned is called when the handler returned; it reports whether the
-// line is left to the pacer.
-func (h *handoff) returned(l *accessLine, write func(*accessLine)) bool {
+// returned is called when the handler returned, with its line: written
+// now if the body is done, else when it is.
+func (h *handoff) returned(l *accessLine, write func(*accessLine)) {
 	h.mu.Lock()
 	h.write = write
 	if !h.done {
 		h.line = l
 		h.mu.Unlock()
-		return true
+		return
 	}
 	h.mu.Unlock()
 	h.finish(l)
-	return true
 }
 
 func (h *handoff) finish(l *accessLine) {
