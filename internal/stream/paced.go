@@ -91,9 +91,10 @@ type pacedBody struct {
 	admission pace.Admission
 	stream    *pace.Stream
 	refused   bool
-	// hand: the body goes to the pacer's loop over the hijacked
-	// connection; hijacked once it has.
-	hand, hijacked bool
+	// hand is the connection the pacer's loop takes the body over once
+	// it is hijacked; nil: the body is paced in the handler.
+	hand     *net.TCPConn
+	hijacked bool
 }
 
 var errRefused = errors.New("stream refused: uplink budget full")
@@ -135,8 +136,8 @@ func (w *bodyWriter) admit(code int) bool {
 	}
 	pb.stream = st
 	if pace.CanHand && w.r.ProtoMajor == 1 {
-		if _, ok := w.ctx.Value(connKey{}).(*net.TCPConn); ok {
-			pb.hand = true
+		if tc, ok := w.ctx.Value(connKey{}).(*net.TCPConn); ok {
+			pb.hand = tc
 			// The loop ends the connection with the body.
 			h.Set("Connection", "close")
 		}
@@ -158,18 +159,18 @@ func (w *bodyWriter) pacedReadFrom(lr *io.LimitedReader) (int64, bool, error) {
 	st := pb.stream
 	pb.stream = nil
 	n := lr.N
-	if pb.hand {
-		tc, _ := w.ctx.Value(connKey{}).(*net.TCPConn)
+	if tc := pb.hand; tc != nil {
 		// Hijack writes the headers out; the body follows on the raw
 		// connection, so nothing may be buffered in between.
 		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
 		pb.hijacked = err == nil
-		if err != nil || conn != net.Conn(tc) {
-			if conn != nil {
-				conn.Close()
-			}
+		if err == nil && conn != net.Conn(tc) {
+			conn.Close()
+			err = errors.New("hijacked a different connection")
+		}
+		if err != nil {
 			st.Release()
-			return 0, true, fmt.Errorf("hand over stream: %v", err)
+			return 0, true, fmt.Errorf("hand over stream: %w", err)
 		}
 		if err := st.Hand(tc, src.f, src.off, n, handedTo(w.ResponseWriter, n)); err != nil {
 			return 0, true, err
