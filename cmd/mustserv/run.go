@@ -415,30 +415,40 @@ func policyOf(p config.Pace) stream.Policy {
 func newMetrics(p *pace.Pacer) *metrics.Registry {
 	r := metrics.New()
 	metrics.RegisterProcess(r)
-	stat := func(f func(pace.Stats) int64) func() float64 {
-		return func() float64 { return float64(f(p.Stats())) }
+	for _, m := range []struct {
+		name, help string
+		counter    bool
+		value      func(pace.Stats) int64
+	}{
+		{"mustserv_streams_active", "Paced streams admitted and not finished.", false,
+			func(s pace.Stats) int64 { return int64(s.Active) }},
+		{"mustserv_streams_handed", "Paced streams driven by the pacer's loop (their handlers have returned).", false,
+			func(s pace.Stats) int64 { return int64(s.Handed) }},
+		{"mustserv_uplink_reserved_bits_per_second", "Sum of the peak bitrates reserved by active streams.", false,
+			func(s pace.Stats) int64 { return s.Reserved * 8 }},
+		{"mustserv_uplink_budget_bits_per_second", "The uplink budget; 0 when unlimited.", false,
+			func(s pace.Stats) int64 { return s.Uplink * 8 }},
+		{"mustserv_stream_sent_bytes_total", "Body bytes sent by paced streams (its rate is the delivered rate).", true,
+			func(s pace.Stats) int64 { return s.Sent }},
+		{"mustserv_stream_burst_bytes_total", "Body bytes sent at full speed in bursts.", true,
+			func(s pace.Stats) int64 { return s.BurstSent }},
+		{"mustserv_streams_admitted_total", "Streams admitted by the uplink budget.", true,
+			func(s pace.Stats) int64 { return s.Admitted }},
+		{"mustserv_streams_rejected_total", "Streams refused with 503 because the uplink budget was full.", true,
+			func(s pace.Stats) int64 { return s.Rejected }},
+		{"mustserv_streams_queued_total", "Streams that waited for the uplink budget (on_full = queue).", true,
+			func(s pace.Stats) int64 { return s.Queued }},
+		{"mustserv_stream_stalls_total", "Times a client took no bytes for longer than its burst's worth of media.", true,
+			func(s pace.Stats) int64 { return s.Stalls }},
+		{"mustserv_streams_cut_total", "Paced streams ended by the stall deadline or shutdown.", true,
+			func(s pace.Stats) int64 { return s.Cut }},
+	} {
+		fn := func() float64 { return float64(m.value(p.Stats())) }
+		if m.counter {
+			r.CounterFunc(m.name, m.help, fn)
+		} else {
+			r.GaugeFunc(m.name, m.help, fn)
+		}
 	}
-	r.GaugeFunc("mustserv_streams_active", "Paced streams admitted and not finished.",
-		stat(func(s pace.Stats) int64 { return int64(s.Active) }))
-	r.GaugeFunc("mustserv_streams_handed", "Paced streams driven by the pacer's loop (their handlers have returned).",
-		stat(func(s pace.Stats) int64 { return int64(s.Handed) }))
-	r.GaugeFunc("mustserv_uplink_reserved_bits_per_second", "Sum of the peak bitrates reserved by active streams.",
-		stat(func(s pace.Stats) int64 { return s.Reserved * 8 }))
-	r.GaugeFunc("mustserv_uplink_budget_bits_per_second", "The uplink budget; 0 when unlimited.",
-		stat(func(s pace.Stats) int64 { return s.Uplink * 8 }))
-	r.CounterFunc("mustserv_stream_sent_bytes_total", "Body bytes sent by paced streams (its rate is the delivered rate).",
-		stat(func(s pace.Stats) int64 { return s.Sent }))
-	r.CounterFunc("mustserv_stream_burst_bytes_total", "Body bytes sent at full speed in bursts.",
-		stat(func(s pace.Stats) int64 { return s.BurstSent }))
-	r.CounterFunc("mustserv_streams_admitted_total", "Streams admitted by the uplink budget.",
-		stat(func(s pace.Stats) int64 { return s.Admitted }))
-	r.CounterFunc("mustserv_streams_rejected_total", "Streams refused with 503 because the uplink budget was full.",
-		stat(func(s pace.Stats) int64 { return s.Rejected }))
-	r.CounterFunc("mustserv_streams_queued_total", "Streams that waited for the uplink budget (on_full = queue).",
-		stat(func(s pace.Stats) int64 { return s.Queued }))
-	r.CounterFunc("mustserv_stream_stalls_total", "Times a client took no bytes for longer than its burst's worth of media.",
-		stat(func(s pace.Stats) int64 { return s.Stalls }))
-	r.CounterFunc("mustserv_streams_cut_total", "Paced streams ended by the stall deadline or shutdown.",
-		stat(func(s pace.Stats) int64 { return s.Cut }))
 	return r
 }
