@@ -65,19 +65,9 @@ done
 work=""
 ms_pid="" ngx_pid="" cur_pid=""
 cleanup() {
-  local rc=$? pid i
+  local rc=$? pid
   trap - EXIT INT TERM
-  for pid in $cur_pid $ms_pid $ngx_pid; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in $cur_pid $ms_pid $ngx_pid; do
-    for i in $(seq 50); do # at most 5 s each
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids $cur_pid $ms_pid $ngx_pid
   # nginx workers exit with their master; catch any left behind by a KILL.
   for pid in ${ngx_workers:-}; do
     kill -KILL "$pid" 2>/dev/null || true

@@ -56,3 +56,22 @@ wait_http() {
   done
   return 1
 }
+
+# stop_pids PID... sends TERM to each, gives each at most 5 s to exit,
+# then KILLs what is left. Empty arguments are skipped.
+stop_pids() {
+  local pid i
+  for pid in "$@"; do
+    [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    [ -n "$pid" ] || continue
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  return 0
+}

@@ -139,23 +139,10 @@ pids=""     # servers and samplers, by PID
 cur_pid=""  # the foreground command under run
 ns_made=0
 ngx_workers=""
-stop_pid() { # stop_pid PID: TERM, at most 5 s, then KILL
-  local pid=$1 i
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
-  for pid in $cur_pid $pids; do
-    stop_pid "$pid"
-  done
+  stop_pids $cur_pid $pids
   for pid in $ngx_workers; do
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -337,13 +324,13 @@ EOF
   done
 }
 stop_nginx() {
-  stop_pid "$ngx_pid"
+  stop_pids "$ngx_pid"
   forget "$ngx_pid"
   for w in $ngx_workers; do kill -KILL "$w" 2>/dev/null || true; done
   ngx_workers="" ngx_pid=""
 }
 stop_mustserv() {
-  stop_pid "$ms_pid"
+  stop_pids "$ms_pid"
   forget "$ms_pid"
   ms_pid=""
 }
@@ -476,7 +463,7 @@ if [ "$do_b" = 1 ]; then
     smp=$!
     pids+=" $smp"
     players B-mustserv "$base/stream/media/$video_name" "$players_b" "$join_b" "$watch_b"
-    stop_pid "$smp"
+    stop_pids "$smp"
     forget "$smp"
     wait_streams "$base"
     read -r b_tx1 _ b_drop1 b_over1 <<<"$(tbf_stats)"
@@ -501,7 +488,7 @@ if [ "$do_b" = 1 ]; then
     smp=$!
     pids+=" $smp"
     players B-nginx "$base/$video_name" "$players_b" "$join_b" "$watch_b"
-    stop_pid "$smp"
+    stop_pids "$smp"
     forget "$smp"
     read -r b_tx1 _ b_drop1 b_over1 <<<"$(tbf_stats)"
     b_ngx_drop=$((b_drop1 - b_drop0)) b_ngx_over=$((b_over1 - b_over0)) b_ngx_tx=$((b_tx1 - b_tx0))
