@@ -1,0 +1,89 @@
+package index
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mustserv/internal/probe"
+)
+
+// openTest opens a fresh index in a temporary folder.
+func openTest(t *testing.T) *Index {
+	t.Helper()
+	x, err := Open(t.Context(), filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func TestOpenTwice(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "index.db")
+	for range 2 {
+		x, err := Open(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := x.r.QueryRowContext(t.Context(), `SELECT count(*) FROM items`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestApplyAndRefresh(t *testing.T) {
+	t.Parallel()
+	x := openTest(t)
+	ctx := t.Context()
+	rec := func(p, title, album string, artists ...string) Record {
+		return Record{Library: "Music", Path: p, Kind: "audio", Size: 100, ModTime: time.Unix(1, 0),
+			Hash: []byte(p), Report: &probe.Report{Container: "mp3", Duration: 10,
+				Tags: probe.Tags{Title: title, Album: album, Artists: artists}}}
+	}
+	b := &Batch{
+		Folders: []FolderRecord{{Library: "Music", Path: "Björk/Homogenic", Cover: "folder.jpg"}},
+		Puts: []Record{
+			rec("Björk/Homogenic/01.mp3", "Hunter", "Homogenic", "Björk"),
+			rec("Björk/Homogenic/02.mp3", "Jóga", "Homogenic", "Björk"),
+			rec("Various/x.mp3", "Song", "", "A", "B"),
+		},
+	}
+	if err := x.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var albums, artists int
+	x.w.QueryRow(`SELECT count(*) FROM albums`).Scan(&albums)
+	x.w.QueryRow(`SELECT count(*) FROM artists`).Scan(&artists)
+	if albums != 1 || artists != 3 {
+		t.Errorf("albums %d artists %d, want 1 and 3", albums, artists)
+	}
+	k, err := x.Known(ctx, "Music", "Björk/Homogenic")
+	if err != nil || len(k.Items) != 2 {
+		t.Fatalf("known %v %v", k, err)
+	}
+	var n int
+	if err := x.w.QueryRow(`SELECT count(*) FROM items_fts WHERE items_fts MATCH 'bjork'`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("fts bjork: %d %v", n, err)
+	}
+	// A move keeps the row; removing the folder removes its items.
+	mv := rec("Moved/01.mp3", "Hunter", "Homogenic", "Björk")
+	mv.Replaces = k.Items["01.mp3"].ID
+	if err := x.Apply(ctx, &Batch{Puts: []Record{mv}, RemoveFolders: []FolderRecord{{Library: "Music", Path: "Björk"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := x.Count(ctx, ""); c != 2 {
+		t.Errorf("count after move+remove = %d, want 2", c)
+	}
+	if err := x.w.QueryRow(`SELECT count(*) FROM items_fts WHERE items_fts MATCH 'bjork'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("fts bjork after: %d %v", n, err)
+	}
+}
