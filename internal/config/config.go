@@ -27,7 +27,18 @@ type Config struct {
 	Server    Server    `toml:"server"`
 	Log       Log       `toml:"log"`
 	Pace      Pace      `toml:"pace"`
+	Scan      Scan      `toml:"scan"`
 	Libraries []Library `toml:"library"`
+}
+
+// Scan holds the library scanner's settings.
+type Scan struct {
+	// Watch follows changes in the libraries' folders as they happen.
+	Watch bool `toml:"watch"`
+	// Interval between full rescans; 0 turns them off.
+	Interval Duration `toml:"interval"`
+	// Workers probe files in parallel; 0 means one per CPU (at least 2).
+	Workers int `toml:"workers"`
 }
 
 // Server holds the HTTP server's settings.
@@ -98,6 +109,11 @@ func Default() Config {
 			Window:      Duration(4 * time.Second),
 			UnknownRate: 8_000_000,
 			OnFull:      "reject",
+		},
+		Scan: Scan{
+			Watch:    true,
+			Interval: Duration(6 * time.Hour),
+			Workers:  0,
 		},
 		Libraries: []Library{},
 	}
@@ -200,6 +216,12 @@ func (c *Config) Validate() error {
 	}
 	if err := validatePace("pace", c.Pace); err != nil {
 		return err
+	}
+	if c.Scan.Interval < 0 {
+		return fmt.Errorf("scan.interval must not be negative, got %s", c.Scan.Interval)
+	}
+	if c.Scan.Workers < 0 || c.Scan.Workers > 256 {
+		return fmt.Errorf("scan.workers must be 0 (one per CPU) to 256, got %d", c.Scan.Workers)
 	}
 	seen := map[string]bool{}
 	for i, l := range c.Libraries {

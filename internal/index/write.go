@@ -37,7 +37,7 @@ type Known struct {
 func (x *Index) Known(ctx context.Context, library, folder string) (Known, error) {
 	k := Known{Items: map[string]Stamp{}}
 	var fid int64
-	err := x.w.QueryRowContext(ctx, `SELECT f.id FROM folders f JOIN libraries l ON l.id = f.library_id
+	err := x.r.QueryRowContext(ctx, `SELECT f.id FROM folders f JOIN libraries l ON l.id = f.library_id
 		WHERE l.name = ? AND f.path = ?`, library, folder).Scan(&fid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, nil
@@ -45,7 +45,7 @@ func (x *Index) Known(ctx context.Context, library, folder string) (Known, error
 	if err != nil {
 		return k, fmt.Errorf("index: known %s/%s: %w", library, folder, err)
 	}
-	rows, err := x.w.QueryContext(ctx, `SELECT id, name, size, mtime FROM items WHERE folder_id = ?`, fid)
+	rows, err := x.r.QueryContext(ctx, `SELECT id, name, size, mtime FROM items WHERE folder_id = ?`, fid)
 	if err != nil {
 		return k, fmt.Errorf("index: known %s/%s: %w", library, folder, err)
 	}
@@ -61,7 +61,7 @@ func (x *Index) Known(ctx context.Context, library, folder string) (Known, error
 	if err := rows.Close(); err != nil {
 		return k, err
 	}
-	rows, err = x.w.QueryContext(ctx, `SELECT name FROM folders WHERE parent_id = ?`, fid)
+	rows, err = x.r.QueryContext(ctx, `SELECT name FROM folders WHERE parent_id = ?`, fid)
 	if err != nil {
 		return k, fmt.Errorf("index: known %s/%s: %w", library, folder, err)
 	}
@@ -84,14 +84,14 @@ type Moved struct {
 	Path    string
 }
 
-// SameContent lists the items whose size and hash are these.
-func (x *Index) SameContent(ctx context.Context, size int64, hash []byte) ([]Moved, error) {
+// SameContent lists items whose size and hash are these, at most limit.
+func (x *Index) SameContent(ctx context.Context, size int64, hash []byte, limit int) ([]Moved, error) {
 	if len(hash) == 0 {
 		return nil, nil
 	}
-	rows, err := x.w.QueryContext(ctx, `SELECT i.id, l.name, f.path, i.name FROM items i
+	rows, err := x.r.QueryContext(ctx, `SELECT i.id, l.name, f.path, i.name FROM items i
 		JOIN folders f ON f.id = i.folder_id JOIN libraries l ON l.id = f.library_id
-		WHERE i.size = ? AND i.hash = ?`, size, hash)
+		WHERE i.size = ? AND i.hash = ? ORDER BY i.id LIMIT ?`, size, hash, limit)
 	if err != nil {
 		return nil, fmt.Errorf("index: same content: %w", err)
 	}
@@ -420,7 +420,7 @@ func (x *Index) Scanned(ctx context.Context, library string, at time.Time) error
 // Count returns the number of items of a library (all libraries for "").
 func (x *Index) Count(ctx context.Context, library string) (int, error) {
 	var n int
-	err := x.w.QueryRowContext(ctx, `SELECT count(*) FROM items i JOIN folders f ON f.id = i.folder_id
+	err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM items i JOIN folders f ON f.id = i.folder_id
 		JOIN libraries l ON l.id = f.library_id WHERE ?1 = '' OR l.name = ?1`, library).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("index: count: %w", err)
@@ -449,6 +449,9 @@ func (x *Index) Refresh(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("index: refresh artists: %w", err)
 		}
+	}
+	if err := refreshNames(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index: refresh: %w", err)

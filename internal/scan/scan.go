@@ -1,0 +1,689 @@
+// Package scan fills the library index: it walks every library's folders,
+// probes new and changed media files with bounded parallelism, records
+// files that cannot be probed with their error, detects renames (same size
+// and content hash), and keeps the index current afterwards by watching the
+// folders (fsnotify) and rescanning periodically.
+//
+// A scan never deletes what it cannot see: an unreadable folder keeps its
+// items, and a library whose root is missing, emptied or vanishes during the
+// scan is marked offline with its items kept until it returns. It does not
+// serve anything (package web does) nor decide how files are named (package
+// library does).
+package scan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"mustserv/internal/index"
+	"mustserv/internal/library"
+	"mustserv/internal/media"
+	"mustserv/internal/probe"
+)
+
+// Options configure a Scanner.
+type Options struct {
+	Index *index.Index
+	Tree  *library.Tree
+	// Roots maps each library's name to its folder on disk: to check that
+	// a root is still there before removing anything, and to watch it.
+	Roots map[string]string
+	// Workers probe files in parallel; 0 means GOMAXPROCS (at least 2).
+	Workers int
+	// Probe are the options of every probe (peak window, byte budget).
+	Probe probe.Options
+	// Interval between full rescans by Serve; 0 means none.
+	Interval time.Duration
+	// Watch makes Serve follow changes with fsnotify.
+	Watch bool
+	// Settle is how long watcher events must be quiet before the changed
+	// folders are scanned; 0 means 250 ms.
+	Settle time.Duration
+	Logger *slog.Logger
+}
+
+// Scanner scans libraries into the index. One scan runs at a time.
+type Scanner struct {
+	opts  Options
+	log   *slog.Logger
+	start chan struct{} // Start's requests to Serve
+
+	mu       sync.Mutex // guards the fields below and the scan itself
+	running  bool
+	library  string
+	started  time.Time
+	finished time.Time
+	errs     []string
+
+	c atomic.Pointer[counters] // of the running or last full scan
+
+	watch *watcher // nil unless Serve watches
+
+	// Test hooks: hookProbed runs after each probe of a file, before its
+	// size and time are checked again; hookDone after each scan ("full")
+	// or watcher update ("watch") is written.
+	hookProbed func(vpath string)
+	hookDone   func(kind string)
+}
+
+// New returns a Scanner; nothing runs until Run or Serve.
+func New(opts Options) *Scanner {
+	if opts.Workers <= 0 {
+		opts.Workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Scanner{opts: opts, log: opts.Logger, start: make(chan struct{}, 1)}
+	s.c.Store(&counters{})
+	return s
+}
+
+// counters count a pass's work.
+type counters struct {
+	files, probed, unchanged, failed, removed, queued atomic.Int64
+}
+
+// maxErrors is how many recent problems Progress keeps.
+const maxErrors = 20
+
+// Progress returns a snapshot of the running or last scan.
+func (s *Scanner) Progress() Progress {
+	s.mu.Lock()
+	p := Progress{Running: s.running, Library: s.library, Started: s.started, Finished: s.finished,
+		Errors: append([]string(nil), s.errs...)}
+	s.mu.Unlock()
+	c := s.c.Load()
+	p.Files, p.Probed, p.Unchanged = c.files.Load(), c.probed.Load(), c.unchanged.Load()
+	p.Failed, p.Removed, p.Queued = c.failed.Load(), c.removed.Load(), c.queued.Load()
+	end := time.Now()
+	if !p.Running && !p.Finished.IsZero() {
+		end = p.Finished
+	}
+	if el := end.Sub(p.Started).Seconds(); !p.Started.IsZero() && el > 0 {
+		p.Rate = float64(p.Probed) / el
+		if p.Running && p.Rate > 0 {
+			p.ETA = time.Duration(float64(p.Queued) / p.Rate * float64(time.Second))
+		}
+	}
+	return p
+}
+
+// report records a problem for Progress and logs it.
+func (s *Scanner) report(msg string, args ...any) {
+	s.log.Warn(msg, args...)
+	line := msg
+	for i := 0; i+1 < len(args); i += 2 {
+		line += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+	}
+	s.mu.Lock()
+	s.errs = append(s.errs, line)
+	if len(s.errs) > maxErrors {
+		s.errs = s.errs[len(s.errs)-maxErrors:]
+	}
+	s.mu.Unlock()
+}
+
+// ErrRunning is returned by Run while another scan runs.
+var ErrRunning = errors.New("a scan is already running")
+
+// Run scans every library once and returns when done (or ctx is
+// cancelled: what was probed so far is kept).
+func (s *Scanner) Run(ctx context.Context) error {
+	if !s.begin() {
+		return ErrRunning
+	}
+	defer s.end()
+	var errs []error
+	for _, name := range s.opts.Tree.Names() {
+		s.setLibrary(name)
+		if err := s.scanLibrary(ctx, name); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	s.setLibrary("")
+	if err := s.opts.Index.Refresh(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Scanner) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return false
+	}
+	s.running = true
+	s.started = time.Now()
+	s.errs = nil
+	s.c.Store(&counters{})
+	return true
+}
+
+func (s *Scanner) end() {
+	s.mu.Lock()
+	s.running = false
+	s.finished = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *Scanner) setLibrary(name string) {
+	s.mu.Lock()
+	s.library = name
+	s.mu.Unlock()
+}
+
+// scanLibrary scans one library from its root.
+func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
+	known, err := s.opts.Index.Count(ctx, name)
+	if err != nil {
+		return err
+	}
+	if reason := s.offline(name, known); reason != "" {
+		s.report("library offline, its items are kept", "library", name, "reason", reason)
+		return s.opts.Index.SetOnline(ctx, name, false, reason)
+	}
+	if err := s.opts.Index.SetOnline(ctx, name, true, ""); err != nil {
+		return err
+	}
+	p := s.newPass(ctx, s.c.Load())
+	p.walk(name, "", nil, true)
+	if err := p.finish(); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return s.opts.Index.Scanned(ctx, name, time.Now())
+}
+
+// offline says why a library cannot be scanned now, or "" if it can: its
+// folder is missing, or empty while the index holds items of it (an
+// unmounted disk often leaves an empty mount point).
+func (s *Scanner) offline(name string, known int) string {
+	entries, err := s.opts.Tree.ReadDir(name)
+	if err != nil {
+		return err.Error()
+	}
+	if root, ok := s.opts.Roots[name]; ok {
+		if _, err := os.Stat(root); err != nil {
+			return err.Error()
+		}
+	}
+	if len(entries) == 0 && known > 0 {
+		return "its folder is empty but the index holds items of it (unmounted?)"
+	}
+	return ""
+}
+
+// pass is one scan of a set of folders: a walk that lists folders and
+// compares them with the index, workers that probe what changed, and one
+// writer that batches the results into the index. Removals wait for the
+// end of the pass, so that a file moved to a folder listed later keeps
+// its ID, and are dropped if the library went away meanwhile.
+type pass struct {
+	s   *Scanner
+	ctx context.Context
+	c   *counters
+
+	jobs    chan job
+	results chan result
+	workers sync.WaitGroup
+	writer  chan error // the writer's final error
+
+	mu            sync.Mutex
+	removes       map[int64]string // items whose files are gone → their library
+	claimed       map[int64]bool // items taken over by a renamed file
+	removeFolders map[string][]index.FolderRecord
+	libraries     map[string]bool // libraries touched by the pass
+}
+
+type job struct {
+	library, path string // path inside the library
+	kind          media.Kind
+	isNew         bool // not in the index under this path
+}
+
+// result is a record or a folder to write.
+type result struct {
+	rec    *index.Record
+	folder *index.FolderRecord
+}
+
+func (s *Scanner) newPass(ctx context.Context, c *counters) *pass {
+	p := &pass{s: s, ctx: ctx, c: c,
+		jobs:          make(chan job, 4*s.opts.Workers),
+		results:       make(chan result, 256),
+		writer:        make(chan error, 1),
+		removes:       map[int64]string{},
+		claimed:       map[int64]bool{},
+		removeFolders: map[string][]index.FolderRecord{},
+		libraries:     map[string]bool{},
+	}
+	for range s.opts.Workers {
+		p.workers.Add(1)
+		go p.work()
+	}
+	go p.write()
+	return p
+}
+
+// maxDepth bounds folder nesting: deeper folders are reported, not
+// entered (a path that long is near the kernel's limit anyway).
+const maxDepth = 1000
+
+// walk lists one folder, queues its new and changed files, and walks its
+// subfolders when recursive (always for folders the index does not know).
+// ancestors are the folders above it (device and inode), to stop at a
+// symlink loop.
+func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
+	if p.ctx.Err() != nil {
+		return
+	}
+	s := p.s
+	vpath := library
+	if dir != "" {
+		vpath += "/" + dir
+	}
+	p.mu.Lock()
+	p.libraries[library] = true
+	p.mu.Unlock()
+	if len(ancestors) >= maxDepth {
+		s.report("folder too deep, not entered", "library", library, "path", dir)
+		return
+	}
+	if fi, err := s.opts.Tree.Stat(vpath); err == nil && idOf(fi) != (fileID{}) {
+		id := idOf(fi)
+		for _, a := range ancestors {
+			if a == id {
+				s.report("symlink loop, not entered", "library", library, "path", dir)
+				return
+			}
+		}
+		ancestors = append(ancestors, id)
+	}
+	entries, err := s.opts.Tree.ReadDir(vpath)
+	if err != nil {
+		// Unreadable (permissions, I/O error, gone meanwhile): keep
+		// whatever the index holds below it.
+		s.report("cannot list folder, its items are kept", "library", library, "path", dir, "err", err)
+		return
+	}
+	known, err := s.opts.Index.Known(p.ctx, library, dir)
+	if err != nil {
+		s.report("index", "err", err)
+		return
+	}
+	if s.watch != nil {
+		s.watch.add(library, dir)
+	}
+	p.send(result{folder: &index.FolderRecord{Library: library, Path: dir, Cover: coverName(entries)}})
+	var subdirs []string
+	c := p.c
+	for _, e := range entries {
+		rel := e.Name
+		if dir != "" {
+			rel = dir + "/" + e.Name
+		}
+		if e.IsDir {
+			subdirs = append(subdirs, e.Name)
+			continue
+		}
+		if e.Kind != media.Audio && e.Kind != media.Video {
+			continue
+		}
+		c.files.Add(1)
+		st, ok := known.Items[e.Name]
+		delete(known.Items, e.Name)
+		if ok && st.Size == e.Size && st.ModTime == e.ModTime.UnixNano() {
+			c.unchanged.Add(1)
+			continue
+		}
+		c.queued.Add(1)
+		select {
+		case p.jobs <- job{library: library, path: rel, kind: e.Kind, isNew: !ok}:
+		case <-p.ctx.Done():
+			c.queued.Add(-1)
+			return
+		}
+	}
+	knownDirs := make(map[string]bool, len(known.Folders))
+	for _, name := range known.Folders {
+		knownDirs[name] = true
+	}
+	p.mu.Lock()
+	for _, st := range known.Items {
+		p.removes[st.ID] = library
+	}
+	listed := make(map[string]bool, len(subdirs))
+	for _, name := range subdirs {
+		listed[name] = true
+	}
+	for name := range knownDirs {
+		if !listed[name] {
+			p.removeFolders[library] = append(p.removeFolders[library],
+				index.FolderRecord{Library: library, Path: joinPath(dir, name)})
+		}
+	}
+	p.mu.Unlock()
+	for _, name := range subdirs {
+		if recursive || !knownDirs[name] {
+			p.walk(library, joinPath(dir, name), ancestors, true)
+		}
+	}
+}
+
+func (p *pass) send(r result) {
+	select {
+	case p.results <- r:
+	case <-p.ctx.Done():
+	}
+}
+
+// finish waits for the workers and the writer, then removes what is gone
+// from every library that is still there.
+func (p *pass) finish() error {
+	close(p.jobs)
+	p.workers.Wait()
+	close(p.results)
+	err := <-p.writer
+	if err != nil || p.ctx.Err() != nil {
+		return errors.Join(err, p.ctx.Err())
+	}
+	s := p.s
+	b := &index.Batch{}
+	gone := map[string]bool{}
+	for library := range p.libraries {
+		// A library whose folder went away during the pass (unmounted,
+		// deleted, emptied) keeps everything: its listings may have been
+		// partial.
+		known, err := s.opts.Index.Count(p.ctx, library)
+		if err != nil {
+			return err
+		}
+		if reason := s.offline(library, known); reason != "" {
+			s.report("library went offline during the scan, its items are kept", "library", library, "reason", reason)
+			if err := s.opts.Index.SetOnline(p.ctx, library, false, reason); err != nil {
+				return err
+			}
+			gone[library] = true
+			continue
+		}
+		b.RemoveFolders = append(b.RemoveFolders, p.removeFolders[library]...)
+	}
+	for id, library := range p.removes {
+		if !p.claimed[id] && !gone[library] {
+			b.Removes = append(b.Removes, id)
+		}
+	}
+	slices.Sort(b.Removes)
+	p.c.removed.Add(int64(len(b.Removes)))
+	return s.opts.Index.Apply(p.ctx, b)
+}
+
+// work probes queued files.
+func (p *pass) work() {
+	defer p.workers.Done()
+	for j := range p.jobs {
+		rec := p.probe(j)
+		p.c.queued.Add(-1)
+		if rec != nil {
+			p.send(result{rec: rec})
+		}
+	}
+}
+
+// maxRetries is how often a file that changes while it is probed is
+// probed again before it is recorded as it was (the next scan, or the
+// watcher, sees it changed again).
+const maxRetries = 2
+
+func (p *pass) probe(j job) *index.Record {
+	s := p.s
+	vpath := j.library + "/" + j.path
+	var rec *index.Record
+	for try := 0; ; try++ {
+		r, changed, err := p.probeOnce(vpath, j)
+		if err != nil {
+			if p.ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) {
+				s.report("cannot read file", "library", j.library, "path", j.path, "err", err)
+			}
+			return nil // gone or unreadable: the next listing decides
+		}
+		rec = r
+		if !changed || try >= maxRetries {
+			break
+		}
+	}
+	p.c.probed.Add(1)
+	if rec.Err != "" {
+		p.c.failed.Add(1)
+		s.report("cannot probe file, indexed with the error", "library", j.library, "path", j.path, "err", rec.Err)
+	}
+	if j.isNew {
+		p.findMove(rec)
+	}
+	return rec
+}
+
+// probeOnce probes a file and reports whether it changed meanwhile (its
+// size or modification time after the probe differ from before).
+func (p *pass) probeOnce(vpath string, j job) (*index.Record, bool, error) {
+	f, fi, err := p.s.opts.Tree.Open(vpath)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	rec := &index.Record{Library: j.library, Path: j.path, Kind: j.kind.String(),
+		Size: fi.Size(), ModTime: fi.ModTime()}
+	rec.Hash, err = contentHash(f, fi.Size())
+	if err != nil {
+		return nil, false, err
+	}
+	rep, err := probe.Probe(p.ctx, f, fi.Size(), path.Base(j.path), p.s.opts.Probe)
+	if h := p.s.hookProbed; h != nil {
+		h(vpath)
+	}
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return nil, false, p.ctx.Err()
+		}
+		rec.Err = err.Error()
+	}
+	rec.Report = rep
+	after, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	changed := after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime())
+	return rec, changed, nil
+}
+
+// findMove looks for an indexed file with the same size and content whose
+// path no longer exists: the new file is that one, renamed or moved, and
+// keeps its ID. Copies (both paths exist) are separate items.
+func (p *pass) findMove(rec *index.Record) {
+	s := p.s
+	// Many identical files (a library of copies) must not cost a stat
+	// each for every new one.
+	const maxCandidates = 8
+	cands, err := s.opts.Index.SameContent(p.ctx, rec.Size, rec.Hash, maxCandidates)
+	if err != nil {
+		s.report("index", "err", err)
+		return
+	}
+	for _, c := range cands {
+		if c.Library == rec.Library && c.Path == rec.Path {
+			continue
+		}
+		if _, err := s.opts.Tree.Stat(c.Library + "/" + c.Path); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		p.mu.Lock()
+		free := !p.claimed[c.ID]
+		if free {
+			p.claimed[c.ID] = true
+		}
+		p.mu.Unlock()
+		if free {
+			rec.Replaces = c.ID
+			return
+		}
+	}
+}
+
+// Batching of the writer: a transaction per batchSize records, or per
+// batchWait when files come slowly.
+const (
+	batchSize = 512
+	batchWait = 500 * time.Millisecond
+)
+
+// write batches results into the index.
+func (p *pass) write() {
+	b := &index.Batch{}
+	var firstErr error
+	flush := func() {
+		if b.Len() == 0 {
+			return
+		}
+		// Written even when ctx is cancelled, so that a cancelled scan
+		// keeps what it probed.
+		if err := p.s.opts.Index.Apply(context.WithoutCancel(p.ctx), b); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		b = &index.Batch{}
+	}
+	t := time.NewTimer(batchWait)
+	defer t.Stop()
+	for {
+		select {
+		case r, ok := <-p.results:
+			if !ok {
+				flush()
+				p.writer <- firstErr
+				return
+			}
+			if b.Len() == 0 {
+				t.Reset(batchWait)
+			}
+			if r.rec != nil {
+				b.Puts = append(b.Puts, *r.rec)
+			} else {
+				b.Folders = append(b.Folders, *r.folder)
+			}
+			if b.Len() >= batchSize {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
+
+// hashBlock is how much of each end of a file the content hash reads.
+const hashBlock = 64 << 10
+
+// contentHash identifies a file's content cheaply: its size and its first
+// and last 64 KiB. Renames keep it; an edit of the tags usually changes
+// the first block.
+func contentHash(r io.ReaderAt, size int64) ([]byte, error) {
+	h := sha256.New()
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(size))
+	h.Write(n[:])
+	buf := make([]byte, hashBlock)
+	read := func(off int64) error {
+		l := min(int64(hashBlock), size-off)
+		if l <= 0 {
+			return nil
+		}
+		m, err := r.ReadAt(buf[:l], off)
+		if err != nil && !(errors.Is(err, io.EOF) && int64(m) == l) {
+			return fmt.Errorf("hash: %w", err)
+		}
+		h.Write(buf[:m])
+		return nil
+	}
+	if err := read(0); err != nil {
+		return nil, err
+	}
+	if size > hashBlock {
+		if err := read(max(hashBlock, size-hashBlock)); err != nil {
+			return nil, err
+		}
+	}
+	return h.Sum(nil)[:16], nil
+}
+
+// coverNames are the folder images used as covers, best first (compared
+// case-insensitively).
+var coverNames = []string{"cover.jpg", "cover.jpeg", "cover.png", "folder.jpg", "folder.jpeg", "folder.png",
+	"front.jpg", "front.jpeg", "front.png", "albumart.jpg", "albumartsmall.jpg"}
+
+// coverName returns the name of a folder's cover image, or "".
+func coverName(entries []library.Entry) string {
+	best, bestRank := "", len(coverNames)
+	for _, e := range entries {
+		if e.IsDir {
+			continue
+		}
+		lower := strings.ToLower(e.Name)
+		for i, n := range coverNames[:bestRank] {
+			if lower == n {
+				best, bestRank = e.Name, i
+				break
+			}
+		}
+	}
+	return best
+}
+
+// fileID identifies a folder on disk.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi fs.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return fileID{}
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// diskPath is where a library's folder is on disk.
+func (s *Scanner) diskPath(library, dir string) (string, bool) {
+	root, ok := s.opts.Roots[library]
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(root, filepath.FromSlash(dir)), true
+}

@@ -1,0 +1,295 @@
+package scan
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Serve keeps the index current until ctx is done: a full scan at once,
+// then the folders that change (when watching), a full scan every
+// Interval, and one whenever Start asks.
+func (s *Scanner) Serve(ctx context.Context) error {
+	var dirty <-chan map[dirKey]bool
+	if s.opts.Watch {
+		w, err := newWatcher(s)
+		if err != nil {
+			s.report("cannot watch folders, changes show at the next rescan", "err", err)
+		} else {
+			s.mu.Lock()
+			s.watch = w
+			s.mu.Unlock()
+			ch := make(chan map[dirKey]bool)
+			dirty = ch
+			go w.run(ctx, ch)
+			defer w.close()
+		}
+	}
+	var tick <-chan time.Time
+	if s.opts.Interval > 0 {
+		t := time.NewTicker(s.opts.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	s.runLogged(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.start:
+			s.runLogged(ctx)
+		case <-tick:
+			s.runLogged(ctx)
+		case dirs := <-dirty:
+			s.rescan(ctx, dirs)
+		}
+	}
+}
+
+// Start asks Serve for a full scan; false if one is running or asked for.
+func (s *Scanner) Start() bool {
+	if s.Progress().Running {
+		return false
+	}
+	select {
+	case s.start <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// progressEvery is how often a running scan logs its progress.
+const progressEvery = 10 * time.Second
+
+// runLogged runs a full scan and logs its progress and outcome.
+func (s *Scanner) runLogged(ctx context.Context) {
+	s.log.Info("scan started")
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p := s.Progress()
+				s.log.Info("scan progress", "library", p.Library, "files", p.Files, "probed", p.Probed,
+					"failed", p.Failed, "queued", p.Queued, "rate", int(p.Rate), "eta", p.ETA.Round(time.Second))
+			}
+		}
+	}()
+	err := s.Run(ctx)
+	close(done)
+	if s.hookDone != nil {
+		s.hookDone("full")
+	}
+	p := s.Progress()
+	attrs := []any{"files", p.Files, "probed", p.Probed, "unchanged", p.Unchanged, "failed", p.Failed,
+		"removed", p.Removed, "dur", p.Finished.Sub(p.Started).Round(time.Millisecond)}
+	switch {
+	case err == nil:
+		s.log.Info("scan done", attrs...)
+	case ctx.Err() != nil:
+		s.log.Info("scan stopped", attrs...)
+	default:
+		s.log.Error("scan failed", append(attrs, "err", err)...)
+	}
+}
+
+// rescan scans the folders the watcher saw change (not their subfolders,
+// except new ones).
+func (s *Scanner) rescan(ctx context.Context, dirs map[dirKey]bool) {
+	keys := make([]dirKey, 0, len(dirs))
+	for k := range dirs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b dirKey) int { return cmp.Or(cmp.Compare(a.library, b.library), cmp.Compare(a.dir, b.dir)) })
+	c := &counters{}
+	p := s.newPass(ctx, c)
+	for _, k := range keys {
+		vpath := k.library
+		if k.dir != "" {
+			vpath += "/" + k.dir
+		}
+		// A folder removed since is handled by its parent's listing.
+		if _, err := s.opts.Tree.Stat(vpath); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		p.walk(k.library, k.dir, nil, false)
+	}
+	err := p.finish()
+	if err == nil {
+		err = s.opts.Index.Refresh(ctx)
+	}
+	if s.hookDone != nil {
+		s.hookDone("watch")
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("watch: update failed", "err", err)
+		}
+		return
+	}
+	s.log.Info("watch: updated", "folders", len(keys), "probed", c.probed.Load(), "failed", c.failed.Load(),
+		"removed", c.removed.Load())
+}
+
+// dirKey names a folder of a library.
+type dirKey struct{ library, dir string }
+
+// maxSettle bounds how long a steady stream of events can delay a rescan.
+const maxSettle = time.Second
+
+// watcher follows changes below the libraries' roots with one inotify
+// watch per folder (added as scans list folders).
+type watcher struct {
+	s *Scanner
+	w *fsnotify.Watcher
+
+	mu      sync.Mutex
+	watched map[string]bool // folders on disk
+	full    bool            // the kernel's watch limit was reached (reported once)
+}
+
+func newWatcher(s *Scanner) (*watcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return &watcher{s: s, w: w, watched: map[string]bool{}}, nil
+}
+
+func (w *watcher) close() { w.w.Close() }
+
+// add watches a library's folder (once).
+func (w *watcher) add(library, dir string) {
+	p, ok := w.s.diskPath(library, dir)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.watched[p] || w.full {
+		return
+	}
+	if err := w.w.Add(p); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			w.full = true
+			w.s.report("too many folders to watch (raise fs.inotify.max_user_watches); the rest show changes at the next rescan",
+				"watched", len(w.watched))
+		}
+		return
+	}
+	w.watched[p] = true
+}
+
+// forget drops a removed or renamed folder and everything below it (the
+// kernel dropped their watches), so that a folder created again at the
+// same path is watched again.
+func (w *watcher) forget(p string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.watched[p] {
+		return
+	}
+	prefix := p + string(filepath.Separator)
+	for q := range w.watched {
+		if q == p || strings.HasPrefix(q, prefix) {
+			delete(w.watched, q)
+		}
+	}
+	w.w.Remove(p) // may already be gone
+}
+
+// locate maps a path on disk to its library and the path inside it.
+func (w *watcher) locate(p string) (dirKey, bool) {
+	for library, root := range w.s.opts.Roots {
+		if p == root {
+			return dirKey{library, ""}, true
+		}
+		if rel, ok := strings.CutPrefix(p, root+string(filepath.Separator)); ok {
+			return dirKey{library, filepath.ToSlash(rel)}, true
+		}
+	}
+	return dirKey{}, false
+}
+
+// run collects the folders events touch and hands them to out once events
+// have been quiet for Settle (at most maxSettle after the first).
+func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
+	pending := map[dirKey]bool{}
+	var first time.Time
+	ready := false // settled: waiting for Serve to take pending
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	for {
+		var send chan<- map[dirKey]bool
+		var settled <-chan time.Time
+		if ready {
+			send = out
+		} else if len(pending) > 0 {
+			settled = settle.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.w.Events:
+			if !ok {
+				return
+			}
+			k, ok := w.locate(ev.Name)
+			if !ok {
+				continue
+			}
+			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				w.forget(ev.Name)
+			}
+			// The folder holding the entry changed.
+			if k.dir == "" && ev.Name == w.s.opts.Roots[k.library] {
+				continue // the root itself: the next full scan decides
+			}
+			k.dir = parentDir(k.dir)
+			if len(pending) == 0 {
+				first = time.Now()
+			}
+			pending[k] = true
+			if !ready {
+				settle.Reset(min(w.s.opts.Settle, max(0, maxSettle-time.Since(first))))
+			}
+		case err, ok := <-w.w.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were lost: only a full scan knows what changed.
+				w.s.Start()
+				continue
+			}
+			w.s.report("watch", "err", err)
+		case <-settled:
+			ready = true
+		case send <- pending:
+			pending = map[dirKey]bool{}
+			ready = false
+		}
+	}
+}
+
+// parentDir is "a/b" for "a/b/c" and "" for "c".
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
