@@ -157,13 +157,13 @@ func (x *Index) Apply(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("index: apply: %w", err)
 	}
 	defer tx.Rollback()
-	a := applier{ctx: ctx, tx: tx, libs: map[string]int64{}, folders: map[string]int64{}}
+	a := applier{ctx: ctx, tx: tx, libs: map[string]int64{}, folders: map[string]int64{}, stmts: map[string]*sql.Stmt{}}
 	for _, f := range b.Folders {
 		id, err := a.folder(f.Library, f.Path)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE folders SET cover = ? WHERE id = ? AND cover != ?`, f.Cover, id, f.Cover); err != nil {
+		if err := a.exec(`UPDATE folders SET cover = ? WHERE id = ? AND cover != ?`, f.Cover, id, f.Cover); err != nil {
 			return fmt.Errorf("index: folder cover: %w", err)
 		}
 	}
@@ -194,6 +194,40 @@ type applier struct {
 	tx      *sql.Tx
 	libs    map[string]int64
 	folders map[string]int64 // "library\x00path" → id
+	stmts   map[string]*sql.Stmt
+}
+
+// stmt returns query prepared once per transaction: parsing SQL costs
+// more than running these small statements.
+func (a *applier) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := a.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := a.tx.PrepareContext(a.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	a.stmts[query] = st
+	return st, nil
+}
+
+func (a *applier) exec(query string, args ...any) error {
+	st, err := a.stmt(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(a.ctx, args...)
+	return err
+}
+
+func (a *applier) queryRow(query string, args ...any) *sql.Row {
+	st, err := a.stmt(query)
+	if err != nil {
+		// A Row with the error: prepare a statement that cannot work
+		// would hide it, so run the query unprepared to get it.
+		return a.queryRow(query, args...)
+	}
+	return st.QueryRowContext(a.ctx, args...)
 }
 
 func (a *applier) library(name string) (int64, error) {
@@ -201,7 +235,7 @@ func (a *applier) library(name string) (int64, error) {
 		return id, nil
 	}
 	var id int64
-	err := a.tx.QueryRowContext(a.ctx, `INSERT INTO libraries (name) VALUES (?)
+	err := a.queryRow(`INSERT INTO libraries (name) VALUES (?)
 		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("index: library %s: %w", name, err)
@@ -232,7 +266,7 @@ func (a *applier) folder(library, p string) (int64, error) {
 		name = base
 	}
 	var id int64
-	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO folders (library_id, parent_id, path, name) VALUES (?, ?, ?, ?)
+	err = a.queryRow(`INSERT INTO folders (library_id, parent_id, path, name) VALUES (?, ?, ?, ?)
 		ON CONFLICT (library_id, path) DO UPDATE SET parent_id = excluded.parent_id RETURNING id`,
 		lib, parent, p, name).Scan(&id)
 	if err != nil {
@@ -268,7 +302,7 @@ func (a *applier) put(r *Record) error {
 		// A moved file keeps its row and public ID. Another row may hold
 		// the new path already (a file replaced by a rename onto it).
 		var old int64
-		err := a.tx.QueryRowContext(a.ctx, `SELECT id FROM items WHERE folder_id = ? AND name = ?`, fid, name).Scan(&old)
+		err := a.queryRow(`SELECT id FROM items WHERE folder_id = ? AND name = ?`, fid, name).Scan(&old)
 		if err == nil && old != r.Replaces {
 			if err := a.remove(old); err != nil {
 				return err
@@ -277,7 +311,7 @@ func (a *applier) put(r *Record) error {
 			return err
 		}
 		id = r.Replaces
-		_, err = a.tx.ExecContext(a.ctx, `UPDATE items SET folder_id = ?, name = ?, kind = ?, size = ?, mtime = ?, hash = ?,
+		err = a.exec(`UPDATE items SET folder_id = ?, name = ?, kind = ?, size = ?, mtime = ?, hash = ?,
 			container = ?, duration = ?, bitrate_avg = ?, bitrate_peak = ?, peak_method = ?, streams = ?,
 			title = ?, artists = ?, album = ?, album_artists = ?, genres = ?, track = ?, disc = ?, year = ?,
 			album_key = ?, cover_mime = ?, cover_off = ?, cover_size = ?, error = ? WHERE id = ?`, append(args, id)...)
@@ -285,7 +319,7 @@ func (a *applier) put(r *Record) error {
 			return err
 		}
 	} else {
-		err := a.tx.QueryRowContext(a.ctx, `INSERT INTO items (uid, folder_id, name, kind, size, mtime, hash,
+		err := a.queryRow(`INSERT INTO items (uid, folder_id, name, kind, size, mtime, hash,
 			container, duration, bitrate_avg, bitrate_peak, peak_method, streams,
 			title, artists, album, album_artists, genres, track, disc, year,
 			album_key, cover_mime, cover_off, cover_size, error)
@@ -311,13 +345,13 @@ func (a *applier) put(r *Record) error {
 	if title == "" {
 		title = strings.TrimSuffix(name, path.Ext(name))
 	}
-	if _, err := a.tx.ExecContext(a.ctx, `INSERT OR REPLACE INTO items_fts
+	if err := a.exec(`INSERT OR REPLACE INTO items_fts
 		(rowid, title, artists, album, album_artists, genres, year, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, title, strings.Join(t.Artists, " ; "), t.Album, strings.Join(t.AlbumArtists, " ; "),
 		strings.Join(t.Genres, " ; "), year, r.Library+"/"+r.Path); err != nil {
 		return fmt.Errorf("fts: %w", err)
 	}
-	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM item_artists WHERE item_id = ?`, id); err != nil {
+	if err := a.exec(`DELETE FROM item_artists WHERE item_id = ?`, id); err != nil {
 		return err
 	}
 	for role, names := range [][]string{t.Artists, t.AlbumArtists} {
@@ -327,12 +361,12 @@ func (a *applier) put(r *Record) error {
 				continue
 			}
 			var aid int64
-			err := a.tx.QueryRowContext(a.ctx, `INSERT INTO artists (uid, key, name) VALUES (?, ?, ?)
+			err := a.queryRow(`INSERT INTO artists (uid, key, name) VALUES (?, ?, ?)
 				ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id`, hashID(key), key, strings.TrimSpace(n)).Scan(&aid)
 			if err != nil {
 				return fmt.Errorf("artist %q: %w", n, err)
 			}
-			if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO item_artists (artist_id, item_id, role) VALUES (?, ?, ?)`,
+			if err := a.exec(`INSERT OR IGNORE INTO item_artists (artist_id, item_id, role) VALUES (?, ?, ?)`,
 				aid, id, role); err != nil {
 				return err
 			}
@@ -347,7 +381,7 @@ func (a *applier) remove(id int64) error {
 		`DELETE FROM item_artists WHERE item_id = ?`,
 		`DELETE FROM items WHERE id = ?`,
 	} {
-		if _, err := a.tx.ExecContext(a.ctx, q, id); err != nil {
+		if err := a.exec(q, id); err != nil {
 			return fmt.Errorf("index: remove item %d: %w", id, err)
 		}
 	}
@@ -387,7 +421,7 @@ func (a *applier) removeFolder(library, p string) error {
 		}
 	}
 	// Children before parents: parent_id references them.
-	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM folders WHERE `+below, lib, p); err != nil {
+	if err := a.exec(`DELETE FROM folders WHERE `+below, lib, p); err != nil {
 		return fmt.Errorf("index: remove folder %s/%s: %w", library, p, err)
 	}
 	for k := range a.folders {

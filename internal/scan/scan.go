@@ -13,10 +13,10 @@ package scan
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -607,36 +607,42 @@ func (p *pass) write() {
 // hashBlock is how much of each end of a file the content hash reads.
 const hashBlock = 64 << 10
 
-// contentHash identifies a file's content cheaply: its size and its first
-// and last 64 KiB. Renames keep it; an edit of the tags usually changes
-// the first block.
+// castagnoli is CRC-32C, which CPUs compute in hardware (≈ 20 GB/s here
+// against SHA-256's 1.5: hashing was a seventh of a first scan's time).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// contentHash identifies a file's content cheaply: its size and the CRC-32C
+// of its first and of its last 64 KiB. It is not a defence against anyone
+// (a rename also needs the old path gone); renames keep it, and an edit of
+// the tags usually changes the first block.
 func contentHash(r io.ReaderAt, size int64) ([]byte, error) {
-	h := sha256.New()
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(size))
-	h.Write(n[:])
 	buf := make([]byte, hashBlock)
-	read := func(off int64) error {
+	sum := func(off int64) (uint32, error) {
 		l := min(int64(hashBlock), size-off)
 		if l <= 0 {
-			return nil
+			return 0, nil
 		}
 		m, err := r.ReadAt(buf[:l], off)
 		if err != nil && !(errors.Is(err, io.EOF) && int64(m) == l) {
-			return fmt.Errorf("hash: %w", err)
+			return 0, fmt.Errorf("hash: %w", err)
 		}
-		h.Write(buf[:m])
-		return nil
+		return crc32.Checksum(buf[:m], castagnoli), nil
 	}
-	if err := read(0); err != nil {
+	head, err := sum(0)
+	if err != nil {
 		return nil, err
 	}
+	var tail uint32
 	if size > hashBlock {
-		if err := read(max(hashBlock, size-hashBlock)); err != nil {
+		if tail, err = sum(max(hashBlock, size-hashBlock)); err != nil {
 			return nil, err
 		}
 	}
-	return h.Sum(nil)[:16], nil
+	h := make([]byte, 16)
+	binary.LittleEndian.PutUint64(h, uint64(size))
+	binary.LittleEndian.PutUint32(h[8:], head)
+	binary.LittleEndian.PutUint32(h[12:], tail)
+	return h, nil
 }
 
 // coverNames are the folder images used as covers, best first (compared
