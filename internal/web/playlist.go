@@ -24,10 +24,31 @@ var playlistFormats = map[string]func(*bytes.Buffer, []track){
 	".xspf": writeXSPF,
 }
 
-// track is one entry of a playlist.
+// track is one entry of a playlist. Folder playlists know the title and
+// URL only; index playlists also know the rest.
 type track struct {
-	Title string
-	URL   string
+	Title   string
+	URL     string
+	Seconds int    // 0: unknown
+	Creator string // the artists
+	Album   string
+}
+
+// length is the track's length as M3U and PLS want it: -1 when unknown.
+func (t track) length() int {
+	if t.Seconds <= 0 {
+		return -1
+	}
+	return t.Seconds
+}
+
+// display is the line players show: "Artist - Title" when the artist is
+// known, as EXTINF lines conventionally say it.
+func (t track) display() string {
+	if t.Creator == "" {
+		return oneLine(t.Title)
+	}
+	return oneLine(t.Creator + " - " + t.Title)
 }
 
 // maxPlaylistItems caps a playlist; a larger folder is cut at this length
@@ -61,16 +82,20 @@ func handlePlaylist(tree *library.Tree, p proxies, log *slog.Logger) http.Handle
 			writeError(w, r, log, err)
 			return
 		}
-		var buf bytes.Buffer
-		write(&buf, tracks)
-		name := path.Base(vpath) + ext
-		_, ctype := media.TypeOf(ext)
-		w.Header().Set("Content-Type", ctype)
-		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-		w.Write(buf.Bytes())
+		servePlaylist(w, path.Base(vpath)+ext, write, tracks)
 	})
+}
+
+// servePlaylist writes tracks as a download called name.
+func servePlaylist(w http.ResponseWriter, name string, write func(*bytes.Buffer, []track), tracks []track) {
+	var buf bytes.Buffer
+	write(&buf, tracks)
+	_, ctype := media.TypeOf(name)
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Write(buf.Bytes())
 }
 
 // oneLine keeps a title from breaking line-based formats.
@@ -87,7 +112,7 @@ func oneLine(s string) string {
 func writeM3U8(b *bytes.Buffer, tracks []track) {
 	b.WriteString("#EXTM3U\n")
 	for _, t := range tracks {
-		fmt.Fprintf(b, "#EXTINF:-1,%s\n%s\n", oneLine(t.Title), t.URL)
+		fmt.Fprintf(b, "#EXTINF:%d,%s\n%s\n", t.length(), t.display(), t.URL)
 	}
 }
 
@@ -95,7 +120,7 @@ func writeM3U8(b *bytes.Buffer, tracks []track) {
 func writePLS(b *bytes.Buffer, tracks []track) {
 	b.WriteString("[playlist]\n")
 	for i, t := range tracks {
-		fmt.Fprintf(b, "File%d=%s\nTitle%d=%s\nLength%d=-1\n", i+1, t.URL, i+1, oneLine(t.Title), i+1)
+		fmt.Fprintf(b, "File%d=%s\nTitle%d=%s\nLength%d=%d\n", i+1, t.URL, i+1, t.display(), i+1, t.length())
 	}
 	fmt.Fprintf(b, "NumberOfEntries=%d\nVersion=2\n", len(tracks))
 }
@@ -109,7 +134,22 @@ func writeXSPF(b *bytes.Buffer, tracks []track) {
 		xml.EscapeText(b, []byte(t.URL))
 		b.WriteString("</location><title>")
 		xml.EscapeText(b, []byte(oneLine(t.Title)))
-		b.WriteString("</title></track>\n")
+		b.WriteString("</title>")
+		// XSPF's order: location, title, creator, album, duration (ms).
+		if t.Creator != "" {
+			b.WriteString("<creator>")
+			xml.EscapeText(b, []byte(oneLine(t.Creator)))
+			b.WriteString("</creator>")
+		}
+		if t.Album != "" {
+			b.WriteString("<album>")
+			xml.EscapeText(b, []byte(oneLine(t.Album)))
+			b.WriteString("</album>")
+		}
+		if t.Seconds > 0 {
+			fmt.Fprintf(b, "<duration>%d</duration>", t.Seconds*1000)
+		}
+		b.WriteString("</track>\n")
 	}
 	b.WriteString("</trackList>\n</playlist>\n")
 }

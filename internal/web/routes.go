@@ -6,16 +6,45 @@ import (
 )
 
 // routes registers every route of the server. Keep these paths stable:
-// players, playlists and other tools hold links to them.
+// players, playlists and other tools hold links to them (docs/api.md).
 func (s *Server) routes(mux *http.ServeMux) {
+	x, log, tree, l := s.opts.Index, s.opts.Logger, s.opts.Tree, s.links
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(s.opts.Ready))
 
-	mux.Handle("GET /{$}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
-	mux.Handle("GET /browse/{path...}", handleBrowse(s.opts.Tree, s.pages, s.opts.Logger))
-	mux.Handle("GET /stream/{path...}", s.stream)
-	mux.Handle("GET /playlist/{path...}", handlePlaylist(s.opts.Tree, s.proxies, s.opts.Logger))
+	// Pages.
+	mux.Handle("GET /{$}", handleBrowse(tree, s.pages))
+	mux.Handle("GET /browse/{path...}", handleBrowse(tree, s.pages))
+	mux.Handle("GET /watch/{path...}", handleWatch(tree, s.pages))
+	mux.Handle("GET /albums", handleAlbumsPage(s.pages))
+	mux.Handle("GET /albums/{id}", handleAlbumPage(s.pages))
+	mux.Handle("GET /artists", handleArtistsPage(s.pages))
+	mux.Handle("GET /artists/{id}", handleArtistPage(s.pages))
+	mux.Handle("GET /search", handleSearchPage(s.pages))
+	mux.Handle("GET /items/{id}", handleItemPage(s.pages))
+	mux.Handle("POST /scan", handleScanForm(s.opts.Scanner, log))
 	mux.Handle("GET /static/", handleStatic())
+
+	// Files and folder playlists.
+	mux.Handle("GET /stream/{path...}", s.stream)
+	mux.Handle("GET /playlist/{path...}", handlePlaylist(tree, s.proxies, log))
+
+	// The JSON API.
+	mux.Handle("GET /api/libraries", handleAPILibraries(x, l, log))
+	mux.Handle("GET /api/browse/{path...}", handleAPIBrowse(x, l, log))
+	mux.Handle("GET /api/items/{id}", handleAPIItem(x, l, log))
+	mux.Handle("GET /api/search", handleAPISearch(x, l, log))
+	mux.Handle("GET /api/search/{file}", handleSetPlaylist(x, s.proxies, l, log, searchSet))
+	mux.Handle("GET /api/albums", handleAPIAlbums(x, l, log))
+	mux.Handle("GET /api/albums/{id}", handleAPIAlbum(x, l, log))
+	mux.Handle("GET /api/albums/{id}/{file}", handleSetPlaylist(x, s.proxies, l, log, albumSet))
+	mux.Handle("GET /api/artists", handleAPIArtists(x, log))
+	mux.Handle("GET /api/artists/{id}", handleAPIArtist(x, l, log))
+	mux.Handle("GET /api/artists/{id}/{file}", handleSetPlaylist(x, s.proxies, l, log, artistSet))
+	mux.Handle("GET /api/covers/{id}", handleCover(s.opts.Covers, log))
+	mux.Handle("GET /api/scan", handleScanProgress(s.opts.Scanner, log))
+	mux.Handle("POST /api/scan", handleScanStart(s.opts.Scanner, log))
+
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.opts.Metrics)
 	}

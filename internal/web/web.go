@@ -1,12 +1,16 @@
 // Package web is MuStServ's HTTP front end: the routes (all in routes.go),
-// the server-rendered pages for browsing and playing, playlists, health
+// the server-rendered pages for browsing and playing (with their embedded
+// scripts and styles), the JSON API over the index, playlists, health
 // endpoints, the access log, and the mapping of errors to status codes.
 //
 // It decides nothing about bytes on the wire for media (package stream
-// does) and holds no global state: New receives everything it uses.
+// does), does not scan, index or decode pictures (packages scan, index and
+// the cover package behind Covers do), and holds no global state: New
+// receives everything it uses.
 package web
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mustserv/internal/index"
 	"mustserv/internal/library"
+	"mustserv/internal/scan"
 	"mustserv/internal/stream"
 )
 
@@ -46,6 +52,29 @@ type Options struct {
 	MayDownload func(r *http.Request) bool
 	// Metrics, if not nil, serves GET /metrics.
 	Metrics http.Handler
+	// Index, if not nil, answers the JSON API, the album, artist, search
+	// and item pages, and enriches folder pages; nil: those answer 503
+	// "index not ready" and the folder pages list the disk alone.
+	Index *index.Index
+	// Scanner, if not nil, serves GET and POST /api/scan.
+	Scanner Scanner
+	// Covers, if not nil, serves /api/covers/; nil: items carry no cover
+	// URL and the route answers 503.
+	Covers Covers
+}
+
+// Scanner is what the web front end needs of the library scanner.
+type Scanner interface {
+	Progress() scan.Progress
+	// Start starts a scan in the background; false if one is running.
+	Start() bool
+}
+
+// Covers gives the picture of an item or album: size is the largest
+// width or height wanted in pixels, 0 the original. An item without one is
+// an error wrapping index.ErrNotFound.
+type Covers interface {
+	Cover(ctx context.Context, id string, size int) (data []byte, mime string, err error)
 }
 
 // Server is the HTTP handler of MuStServ.
@@ -54,6 +83,7 @@ type Server struct {
 	stream  *streamHandler
 	proxies proxies
 	pages   *pages
+	links   links
 	handler http.Handler
 }
 
@@ -62,7 +92,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), pages: newPages()}
+	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), links: links{covers: opts.Covers != nil}}
+	s.pages = newPages(opts.Index, opts.Scanner, s.links, opts.Logger)
 	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger,
 		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload}
 	mux := http.NewServeMux()

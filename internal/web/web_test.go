@@ -255,6 +255,9 @@ func TestBrowseLinksRoundTrip(t *testing.T) {
 	var paths []string
 	for _, m := range linkAttr.FindAllStringSubmatch(body, -1) {
 		raw := html.UnescapeString(m[2])
+		if strings.HasPrefix(raw, "#") {
+			continue // the skip link to <main>: no name in it
+		}
 		u, err := url.Parse(raw)
 		if err != nil {
 			t.Errorf("%s=%q does not parse: %v", m[1], raw, err)
@@ -273,14 +276,14 @@ func TestBrowseLinksRoundTrip(t *testing.T) {
 	}
 	want := []string{
 		"/static/app.css", "/static/app.js",
-		"/browse/", "/browse/My Music/",
+		"/", "/browse/", "/browse/My Music/",
 		"/playlist/My Music.m3u8", "/playlist/My Music.pls", "/playlist/My Music.xspf",
 		"/browse/My Music/empty/", "/playlist/My Music/empty.m3u8",
 		"/browse/My Music/sub folder/", "/playlist/My Music/sub folder.m3u8",
 		"/stream/My Music/50% off.mp3", "/playlist/My Music/50% off.mp3.m3u8",
 		"/stream/My Music/a #1?.mp3", "/playlist/My Music/a #1?.mp3.m3u8",
 		"/stream/My Music/cover.jpg",
-		"/stream/My Music/film.mkv", "/playlist/My Music/film.mkv.m3u8",
+		"/stream/My Music/film.mkv", "/playlist/My Music/film.mkv.m3u8", "/watch/My Music/film.mkv",
 		"/stream/My Music/notes.txt",
 		"/stream/My Music/quote\"d 'x'.ogg", "/playlist/My Music/quote\"d 'x'.ogg.m3u8",
 		"/stream/My Music/Tom & Jerry <live>.mp3", "/playlist/My Music/Tom & Jerry <live>.mp3.m3u8",

@@ -1,0 +1,165 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"path"
+	"strings"
+
+	"mustserv/internal/index"
+)
+
+// Sets of index items that are played or downloaded as a whole: an
+// album, an artist, a search's results. Folder playlists (playlist.go)
+// walk the disk instead and work without an index.
+
+// artistTracks returns an artist's tracks: on each album it appears on (by
+// year, then name) the tracks it plays on, or all of them when it is the
+// album's artist, then its tracks on no album; at most limit.
+func artistTracks(ctx context.Context, x *index.Index, id string, limit int) (index.Artist, []index.Album, []index.Item, error) {
+	a, albums, loose, err := x.Artist(ctx, id)
+	if err != nil {
+		return a, nil, nil, err
+	}
+	key := foldName(a.Name)
+	var out []index.Item
+	for _, al := range albums {
+		if len(out) >= limit {
+			break
+		}
+		_, its, err := x.Album(ctx, al.ID)
+		if err != nil {
+			return a, nil, nil, fmt.Errorf("album %s of artist %s: %w", al.ID, id, err)
+		}
+		for _, it := range its {
+			// A compilation it appears on once is not all its own.
+			if hasName(it.Artists, key) || hasName(it.AlbumArtists, key) {
+				out = append(out, it)
+			}
+		}
+	}
+	out = append(out, loose...)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return a, albums, out, nil
+}
+
+// foldName compares names as the index does: case-folded, spaces collapsed.
+func foldName(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}
+
+func hasName(names []string, key string) bool {
+	for _, n := range names {
+		if foldName(n) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// trackOf is an item as a playlist entry, with an absolute URL.
+func trackOf(it index.Item, base string, l links) track {
+	return track{
+		Title:   itemTitle(it),
+		URL:     base + l.stream(it.Library, it.Path),
+		Seconds: int(math.Round(it.Duration)),
+		Creator: strings.Join(it.Artists, ", "),
+		Album:   it.Album,
+	}
+}
+
+// itemTitle is an item's title tag, or its file name without extension.
+func itemTitle(it index.Item) string {
+	if it.Title != "" {
+		return it.Title
+	}
+	return strings.TrimSuffix(it.Name, path.Ext(it.Name))
+}
+
+// fileName makes a download name of a title: no path separators or
+// control characters, which browsers would mangle or refuse.
+func fileName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "_"))
+	if strings.TrimSpace(s) == "" {
+		return "playlist"
+	}
+	return s
+}
+
+// itemSet is what a set playlist lists: a download name (no extension)
+// and the items.
+type itemSet func(r *http.Request, x *index.Index) (name string, items []index.Item, err error)
+
+// handleSetPlaylist serves the playlist of a set of index items; the
+// route's {file} must be playlist.m3u8, playlist.pls or playlist.xspf.
+func handleSetPlaylist(x *index.Index, p proxies, l links, log *slog.Logger, set itemSet) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		file := r.PathValue("file")
+		ext := path.Ext(file)
+		write, ok := playlistFormats[ext]
+		if !ok || strings.TrimSuffix(file, ext) != "playlist" {
+			writeError(w, r, log, fmt.Errorf("no such playlist %q: %w", file, fs.ErrNotExist))
+			return
+		}
+		if x == nil {
+			writeError(w, r, log, errNoIndex)
+			return
+		}
+		name, items, err := set(r, x)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		base := p.base(r)
+		tracks := make([]track, len(items))
+		for i, it := range items {
+			tracks[i] = trackOf(it, base, l)
+		}
+		servePlaylist(w, fileName(name)+ext, write, tracks)
+	})
+}
+
+func albumSet(r *http.Request, x *index.Index) (string, []index.Item, error) {
+	a, its, err := x.Album(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return "", nil, err
+	}
+	if len(its) > maxPlaylistItems {
+		its = its[:maxPlaylistItems]
+	}
+	return a.Name, its, nil
+}
+
+func artistSet(r *http.Request, x *index.Index) (string, []index.Item, error) {
+	a, _, its, err := artistTracks(r.Context(), x, r.PathValue("id"), maxPlaylistItems)
+	return a.Name, its, err
+}
+
+// searchSet is one page of a search's items, 500 by default (the most
+// the index gives at once): ?q=, ?limit=, ?offset= as for /api/search.
+func searchSet(r *http.Request, x *index.Index) (string, []index.Item, error) {
+	q, err := queryOf(r.URL.Query())
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := pageOf(r.URL.Query(), maxLimit)
+	if err != nil {
+		return "", nil, err
+	}
+	res, err := x.Search(r.Context(), q, p)
+	if err != nil {
+		return "", nil, err
+	}
+	return "search " + q, res.Items, nil
+}
