@@ -465,4 +465,3 @@ func handleScanForm(s Scanner, log *slog.Logger) http.Handler {
 	})
 	return http.NewCrossOriginProtection().Handler(h)
 }
-

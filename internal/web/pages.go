@@ -79,6 +79,7 @@ type page struct {
 	Query    string // the search box's value
 	Crumbs   []crumb
 	View     any
+	status   int // 0: 200
 }
 
 // crumb is one link of the breadcrumb trail.
@@ -220,6 +221,9 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, view string, pg p
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	if pg.status != 0 {
+		w.WriteHeader(pg.status)
+	}
 	w.Write(buf.Bytes())
 }
 
@@ -311,6 +315,17 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request, tree *library.Tree)
 	p.render(w, r, "home", page{Title: "Libraries", Section: "home", Crumbs: []crumb{{"Libraries", "/browse/"}}, View: v})
 }
 
+// folderCrumbs is the trail from the libraries to a folder (a virtual
+// path: library, then the folders inside it).
+func folderCrumbs(vpath string) []crumb {
+	c := []crumb{{"Libraries", "/browse/"}}
+	segs := strings.Split(vpath, "/")
+	for i := range segs {
+		c = append(c, crumb{segs[i], "/browse/" + escapePath(strings.Join(segs[:i+1], "/")) + "/"})
+	}
+	return c
+}
+
 // folderRow is one line of a folder listing.
 type folderRow struct {
 	trackRow
@@ -355,10 +370,7 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 			return
 		}
 		segs := strings.Split(vpath, "/")
-		pg := page{Title: segs[len(segs)-1], Section: "home", Crumbs: []crumb{{"Libraries", "/browse/"}}}
-		for i := range segs {
-			pg.Crumbs = append(pg.Crumbs, crumb{segs[i], "/browse/" + escapePath(strings.Join(segs[:i+1], "/")) + "/"})
-		}
+		pg := page{Title: segs[len(segs)-1], Section: "home", Crumbs: folderCrumbs(vpath)}
 		esc := escapePath(vpath)
 		v := folderView{Actions: setActions{Label: "This folder", Playlists: playlistLinks("/playlist/"+esc, "")}}
 		v.Pager = newPager(n, folderPerPage, len(entries), func(i int) string {
@@ -558,7 +570,7 @@ func handleSearchPage(p *pages) http.Handler {
 		var qe *index.QueryError
 		if errors.As(err, &qe) {
 			// A mistake in the query is shown with the form, to correct.
-			w.WriteHeader(http.StatusBadRequest)
+			pg.status = http.StatusBadRequest
 			v.Error = qe.Msg
 			pg.View = v
 			p.render(w, r, "search", pg)
@@ -599,11 +611,7 @@ func handleItemPage(p *pages) http.Handler {
 		}
 		v := itemView{Item: it, Row: p.row(it), Folder: p.links.browse(it.Library, dir),
 			Playlist: "/playlist/" + escapePath(joinVirtual(it.Library, it.Path)) + ".m3u8"}
-		crumbs := []crumb{{"Libraries", "/browse/"}, {it.Library, p.links.browse(it.Library, "")}}
-		if dir != "" {
-			crumbs = append(crumbs, crumb{path.Base(dir), v.Folder})
-		}
-		p.render(w, r, "item", page{Title: v.Row.Title, Section: "home", Crumbs: crumbs, View: v})
+		p.render(w, r, "item", page{Title: v.Row.Title, Section: "home", Crumbs: folderCrumbs(joinVirtual(it.Library, dir)), View: v})
 		return nil
 	})
 }
@@ -645,11 +653,7 @@ func handleWatch(tree *library.Tree, p *pages) http.Handler {
 			dir = ""
 		}
 		v.Folder = p.links.browse(lib, dir)
-		crumbs := []crumb{{"Libraries", "/browse/"}, {lib, p.links.browse(lib, "")}}
-		if dir != "" {
-			crumbs = append(crumbs, crumb{path.Base(dir), v.Folder})
-		}
-		p.render(w, r, "watch", page{Title: v.Title, Section: "home", Crumbs: crumbs, View: v})
+		p.render(w, r, "watch", page{Title: v.Title, Section: "home", Crumbs: folderCrumbs(joinVirtual(lib, dir)), View: v})
 	})
 }
 

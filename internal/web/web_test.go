@@ -114,7 +114,7 @@ func golden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
@@ -275,7 +275,7 @@ func TestBrowseLinksRoundTrip(t *testing.T) {
 		}
 	}
 	want := []string{
-		"/static/app.css", "/static/app.js",
+		"/static/app.css", "/static/app.js", "/static/favicon.svg",
 		"/", "/browse/", "/browse/My Music/",
 		"/playlist/My Music.m3u8", "/playlist/My Music.pls", "/playlist/My Music.xspf",
 		"/browse/My Music/empty/", "/playlist/My Music/empty.m3u8",

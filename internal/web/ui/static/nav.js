@@ -37,7 +37,11 @@ export async function go(url, { push = true, focus = true } = {}) {
   if (ctrl.signal.aborted) return;
   const doc = type.startsWith("text/html") ? new DOMParser().parseFromString(text, "text/html") : null;
   const next = doc?.querySelector("main");
-  if (push) history.pushState({}, "", url);
+  if (push) {
+    // The same URL again (Enter after search as you type): one entry.
+    const same = new URL(url, location.href).href === location.href;
+    history[same ? "replaceState" : "pushState"]({}, "", url);
+  }
   if (next) {
     main.replaceChildren(...next.childNodes);
     main.dataset.section = next.dataset.section || "";

@@ -249,9 +249,9 @@ export class Player {
 
   showState() {
     const playing = this.pos >= 0 && !this.audio.paused;
-    this.ppBtn.textContent = playing ? "⏸" : "▶";
+    // The label says what the button does; CSS shows the matching icon.
+    this.ppBtn.dataset.playing = String(playing);
     this.ppBtn.setAttribute("aria-label", playing ? "Pause" : "Play");
-    this.ppBtn.setAttribute("aria-pressed", String(playing));
     this.q("prev").disabled = this.pos < 0;
     this.q("next").disabled = this.pos + 1 >= this.queue.length;
     if ("mediaSession" in navigator) {
