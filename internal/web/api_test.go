@@ -46,7 +46,7 @@ type indexFile struct {
 
 var indexFiles = []indexFile{
 	{lib: "Music", path: "Björk/Homogenic/01 Hunter.mp3", kind: "audio", dur: 255.4, cover: true,
-		tags: probe.Tags{Title: "Hunter", Artists: []string{"Björk"}, Album: "Homogenic", AlbumArtists: []string{"Björk"}, Track: 1, Year: 1997, Genres: []string{"Electronic"}},
+		tags:    probe.Tags{Title: "Hunter", Artists: []string{"Björk"}, Album: "Homogenic", AlbumArtists: []string{"Björk"}, Track: 1, Year: 1997, Genres: []string{"Electronic"}},
 		streams: []probe.Stream{{Type: "audio", Codec: "mp3", SampleRate: 44100, Channels: 2}}},
 	{lib: "Music", path: "Björk/Homogenic/02 Jóga.mp3", kind: "audio", dur: 305,
 		tags: probe.Tags{Title: "Jóga", Artists: []string{"Björk"}, Album: "Homogenic", AlbumArtists: []string{"Björk"}, Track: 2, Year: 1997}},

@@ -37,7 +37,7 @@ const (
 	albumsPerPage  = 60
 	artistsPerPage = 100
 	resultsPerPage = 50
-	folderPerPage  = 500
+	folderPerPage  = 200
 	// artistPageTracks caps the tracks listed (and played by "Play all")
 	// on an artist's page; its playlists hold up to maxPlaylistItems.
 	artistPageTracks = 500
