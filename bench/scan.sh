@@ -151,7 +151,7 @@ printf 'rescan %.2f s (probed %s)\n' "$re" "$probed"
 
 echo
 echo "== watcher: a new file until search finds it"
-src=$(find "$lib" -name '*.mp3' | head -1)
+src=$(find "$lib" -name '*.mp3' -print -quit)
 mkdir -p "$lib/zz watch"
 lat=()
 for i in $(seq 10); do

@@ -12,17 +12,21 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"mustserv/internal/config"
+	"mustserv/internal/cover"
+	"mustserv/internal/index"
 	"mustserv/internal/library"
 	"mustserv/internal/logbuf"
 	"mustserv/internal/metrics"
 	"mustserv/internal/pace"
 	"mustserv/internal/probe"
+	"mustserv/internal/scan"
 	"mustserv/internal/stream"
 	"mustserv/internal/web"
 )
@@ -48,6 +52,8 @@ const usage = `usage: mustserv <command> [arguments]
 commands:
   serve [--config FILE] [--listen ADDR] [--data DIR] [--log-level LEVEL] [DIR...]
                           serve the configured libraries and each DIR
+  scan [--config FILE] [--data DIR] [DIR...]
+                          scan the libraries into the index once and exit
   probe [--json] FILE...  print what the probe finds in media files
   config example          print a complete, commented configuration
   config check FILE       validate a configuration file
@@ -63,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "scan":
+		return runScan(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "probe":
@@ -199,10 +207,18 @@ func runConfig(args []string, stdout, stderr io.Writer) error {
 // loadServeConfig builds the configuration: defaults, then the file, then
 // MUSTSERV_* variables, then flags, then folders named on the command line.
 func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
-	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	return loadConfig("serve", args, getenv, stderr)
+}
+
+// loadConfig is loadServeConfig for command cmd ("scan" has no --listen).
+func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	fset := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	file := fset.String("config", "", "configuration `file` (TOML)")
-	listen := fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000)")
+	listen := new(string)
+	if cmd == "serve" {
+		listen = fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000)")
+	}
 	data := fset.String("data", "", "data `dir`")
 	level := fset.String("log-level", "", "log `level`: debug, info, warn, error")
 	if err := fset.Parse(args); err != nil {
@@ -288,6 +304,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer tree.Close()
 
+	idx, err := index.Open(ctx, filepath.Join(dataDir, indexFile))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	scanner := newScanner(cfg, tree, idx, log)
+	// The scanner stops before the index closes (defers run last first).
+	scanCtx, stopScan := context.WithCancel(context.WithoutCancel(ctx))
+	scanDone := make(chan struct{})
+	defer func() { stopScan(); <-scanDone }()
+	go func() {
+		defer close(scanDone)
+		scanner.Serve(scanCtx)
+	}()
+
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		pr, _ := config.ParsePrefix(p) // validated by config
@@ -312,7 +343,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,
 		WriteStall:     time.Duration(cfg.Server.WriteStall),
-		Metrics:        newMetrics(pacer).Handler(),
+		Metrics:        newMetrics(pacer, scanner).Handler(),
+		Index:          idx,
+		Scanner:        scanner,
+		Covers: cover.New(cover.Options{Index: idx, Tree: tree, Dir: filepath.Join(dataDir, "covers"),
+			Logger: log}),
 	})
 
 	srv := &http.Server{
@@ -368,6 +403,105 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// indexFile is the index's name in the data directory.
+const indexFile = "index.db"
+
+// newScanner builds the scanner of cfg's libraries and [scan] section.
+func newScanner(cfg config.Config, tree *library.Tree, idx *index.Index, log *slog.Logger) *scan.Scanner {
+	roots := map[string]string{}
+	for _, l := range cfg.Libraries {
+		roots[l.Name] = l.Path
+	}
+	return scan.New(scan.Options{
+		Index:    idx,
+		Tree:     tree,
+		Roots:    roots,
+		Workers:  cfg.Scan.Workers,
+		Probe:    probe.Options{Window: time.Duration(cfg.Pace.Window)},
+		Interval: time.Duration(cfg.Scan.Interval),
+		Watch:    cfg.Scan.Watch,
+		Logger:   log,
+	})
+}
+
+// runScan scans every library into the index once, showing progress on
+// stderr (one updating line on a terminal, a line every few seconds
+// otherwise), and prints the outcome.
+func runScan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("scan", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	dataDir, err := cfg.Server.ResolveDataDir(getenv)
+	if err != nil {
+		return err
+	}
+	tree, err := library.Open(cfg.Libraries)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	path := filepath.Join(dataDir, indexFile)
+	idx, err := index.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	// Problems are in Progress().Errors, printed below: the log would
+	// repeat them in the middle of the progress line.
+	scanner := newScanner(cfg, tree, idx, slog.New(slog.DiscardHandler))
+	done := make(chan error, 1)
+	go func() { done <- scanner.Run(ctx) }()
+	err = showProgress(scanner, done, stderr)
+	p := scanner.Progress()
+	for _, e := range p.Errors {
+		fmt.Fprintln(stderr, "mustserv scan:", e)
+	}
+	fmt.Fprintf(stdout, "mustserv: scanned %d files in %s: %d probed, %d unchanged, %d failed, %d removed; index %s\n",
+		p.Files, p.Finished.Sub(p.Started).Round(time.Millisecond), p.Probed, p.Unchanged, p.Failed, p.Removed, path)
+	return err
+}
+
+// showProgress prints p's progress to w until done yields the outcome.
+func showProgress(s *scan.Scanner, done <-chan error, w io.Writer) error {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	every := 5 * time.Second
+	if tty {
+		every = 200 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	line := func() string {
+		p := s.Progress()
+		eta := ""
+		if p.ETA > 0 {
+			eta = ", ETA " + p.ETA.Round(time.Second).String()
+		}
+		return fmt.Sprintf("scanning %s: %d files, %d probed, %d unchanged, %d failed, %d queued, %.0f/s%s",
+			p.Library, p.Files, p.Probed, p.Unchanged, p.Failed, p.Queued, p.Rate, eta)
+	}
+	for {
+		select {
+		case err := <-done:
+			if tty {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			return err
+		case <-t.C:
+			if tty {
+				fmt.Fprint(w, "\r\033[K"+line())
+			} else {
+				fmt.Fprintln(w, line())
+			}
+		}
+	}
+}
+
 // displayAddr turns a listening address into one a browser can open: an
 // unspecified IP (":8000") becomes localhost.
 func displayAddr(a net.Addr) string {
@@ -410,11 +544,23 @@ func policyOf(p config.Pace) stream.Policy {
 	}
 }
 
-// newMetrics builds the registry behind /metrics: the process and the
-// pacer.
-func newMetrics(p *pace.Pacer) *metrics.Registry {
+// newMetrics builds the registry behind /metrics: the process, the
+// scanner and the pacer.
+func newMetrics(p *pace.Pacer, s *scan.Scanner) *metrics.Registry {
 	r := metrics.New()
 	metrics.RegisterProcess(r)
+	r.GaugeFunc("mustserv_scan_running", "1 while a full scan of the libraries runs.", func() float64 {
+		if s.Progress().Running {
+			return 1
+		}
+		return 0
+	})
+	r.GaugeFunc("mustserv_scan_files", "Media files seen by the running or last full scan.", func() float64 {
+		return float64(s.Progress().Files)
+	})
+	r.GaugeFunc("mustserv_scan_failed", "Files the running or last full scan could not probe (indexed with the error).", func() float64 {
+		return float64(s.Progress().Failed)
+	})
 	for _, m := range []struct {
 		name, help string
 		counter    bool
