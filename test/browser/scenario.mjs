@@ -25,7 +25,7 @@ if (!base || !artifacts) {
 
 // The whole run is bounded: a hung page fails instead of hanging go test.
 setTimeout(() => {
-  console.error(`FAIL [${current}]: the scenario did not finish within 100 s`);
+  console.log(`FAIL [${current}]: the scenario did not finish within 100 s`);
   process.exit(1);
 }, 100_000).unref();
 
@@ -43,12 +43,15 @@ function check(ok, msg) {
 
 let current = 'setup';
 let passed = 0;
+const problems = []; // what the pages reported as broken (watch)
 
-// step runs one named part of the scenario and logs it.
+// step runs one named part of the scenario and logs it. A step passes when
+// its checks pass and the pages reported no problem meanwhile.
 async function step(name, fn) {
   current = name;
   const t0 = Date.now();
   await fn();
+  check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
   passed++;
   console.log(`ok ${passed} - ${name} (${Date.now() - t0} ms)`);
 }
@@ -69,7 +72,7 @@ async function until(page, msg, pred, arg, { state = pred, timeout = 10_000 } = 
 // The page's <audio> as the test sees it.
 function audioState(page) {
   return page.evaluate(() => {
-    const a = document.querySelector('[data-testid=player] audio');
+    const a = document.querySelector('[data-testid=audio]');
     return a && { src: a.currentSrc || a.src, paused: a.paused, t: a.currentTime, err: a.error && a.error.message };
   });
 }
@@ -77,10 +80,10 @@ function audioState(page) {
 // playsOn waits until the player's <audio> plays url past at seconds.
 async function playsOn(page, url, at) {
   await until(page, `the player's audio does not play ${url} past ${at} s`, ([url, at]) => {
-    const a = document.querySelector('[data-testid=player] audio');
+    const a = document.querySelector('[data-testid=audio]');
     return a && new URL(a.currentSrc || a.src, location.href).pathname === url && !a.paused && a.currentTime > at;
   }, [url, at], { state: () => {
-    const a = document.querySelector('[data-testid=player] audio');
+    const a = document.querySelector('[data-testid=audio]');
     return a && { src: a.currentSrc || a.src, paused: a.paused, t: a.currentTime, readyState: a.readyState, err: a.error?.message };
   } });
 }
@@ -90,14 +93,10 @@ async function nowPlaying(page, title) {
     (title) => document.querySelector('[data-testid=now-playing]')?.textContent.trim() === title, title);
 }
 
-// watch records what a person would call broken: console errors, uncaught
-// exceptions, CSP violations and HTTP errors.
+// watch records in problems what a person would call broken: console
+// errors, uncaught exceptions, CSP violations and HTTP errors.
 function watch(page) {
-  const problems = [];
   page.on('console', (msg) => {
-    // KNOWN: the pages name no icon, so the browser's own request of
-    // /favicon.ico gets a 404 (reported to internal/web).
-    if (msg.location().url === base + '/favicon.ico') return;
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
   });
   page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
@@ -110,11 +109,6 @@ function watch(page) {
       console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
     });
   });
-  return problems;
-}
-
-function noProblems(problems) {
-  check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
 }
 
 async function shot(page, name) {
@@ -151,7 +145,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   // As root Chromium runs only without its sandbox; media may play
   // without a click, as after a person's first one.
-  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-quic'],
+  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
 });
 
 let failed = false;
@@ -169,9 +163,10 @@ process.exit(failed ? 1 : 0);
 
 async function desktop(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  const problems = watch(page);
+  watch(page);
   // Every request of a /stream/ URL: path, range and how it ended.
   const streams = [];
   const byReq = new Map();
@@ -194,7 +189,6 @@ async function desktop(browser) {
     await until(page, 'the player bar is not hidden before anything plays', () => document.querySelector('[data-testid=player]')?.hidden === true);
     await shot(page, 'desktop-home');
     await markDocument(page);
-    noProblems(problems);
   });
 
   await step('desktop: browse to a folder by its links', async () => {
@@ -206,6 +200,18 @@ async function desktop(browser) {
     check(titles.includes('Sine Ä') && titles.includes('Tone'), `the folder lists tracks ${JSON.stringify(titles)}, want Sine Ä and Tone`);
     check((await page.title()).includes('First Album'), `the title is "${await page.title()}"`);
     await shot(page, 'desktop-folder');
+  });
+
+  await step('desktop: Copy link copies the absolute stream URL', async () => {
+    await page.locator('main [data-track][data-title="Tone"] [data-testid=copy-link]').click();
+    // The copy is asynchronous: poll the clipboard from here (a page
+    // predicate of waitForFunction must not be async).
+    let got;
+    for (let i = 0; i < 50 && got !== base + toneURL; i++) {
+      if (i) await page.waitForTimeout(100);
+      got = await page.evaluate(() => navigator.clipboard.readText());
+    }
+    check(got === base + toneURL, `the clipboard holds "${got}" after Copy link, want ${base + toneURL}`);
   });
 
   await step('desktop: play an audio file', async () => {
@@ -274,7 +280,7 @@ async function desktop(browser) {
     // the space bar would press).
     await page.locator('main h1').click();
     await page.keyboard.press('Space');
-    await until(page, 'the audio did not pause on Space', () => document.querySelector('[data-testid=player] audio').paused);
+    await until(page, 'the audio did not pause on Space', () => document.querySelector('[data-testid=audio]').paused);
     await until(page, 'the play/pause button does not say Play while paused',
       () => document.querySelector('[data-testid=play-pause]').getAttribute('aria-label') === 'Play');
     await page.keyboard.press('Space');
@@ -358,7 +364,6 @@ async function desktop(browser) {
     const a = await audioState(page);
     check(a.paused, 'the player bar kept playing under the video');
     await shot(page, 'desktop-video');
-    noProblems(problems);
   });
 
   await context.close();
@@ -370,7 +375,7 @@ async function phone(browser) {
   });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  const problems = watch(page);
+  watch(page);
 
   await step('phone: home and folder fit the screen', async () => {
     await page.goto(base + '/');
@@ -415,7 +420,6 @@ async function phone(browser) {
     await until(page, 'the album page did not open', () => location.pathname.startsWith('/albums/') && !!document.querySelector('main [data-track]'));
     await noSideScroll(page, 'the album page');
     await shot(page, 'phone-album');
-    noProblems(problems);
   });
 
   await context.close();
