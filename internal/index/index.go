@@ -37,7 +37,7 @@ type Index struct {
 
 // schemaVersion changes when the schema does; an index of another version
 // is rebuilt from scratch by the next scan (it is a cache of the disks).
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // schema is the whole database. Paths are stored as they are on disk
 // (bytes, not necessarily UTF-8); times as Unix nanoseconds.
@@ -137,7 +137,18 @@ CREATE VIRTUAL TABLE items_fts USING fts5 (
 	title, artists, album, album_artists, genres, year, path,
 	content = '', contentless_delete = 1,
 	tokenize = 'unicode61 remove_diacritics 2',
-	prefix = '1 2 3'
+	prefix = '1 2 3 4'
+);
+
+-- Album and artist names for search: external content (the text stays in
+-- albums and artists), rebuilt by Refresh after it derives them.
+CREATE VIRTUAL TABLE albums_fts USING fts5 (
+	name, artist, content = 'albums', content_rowid = 'id',
+	tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4'
+);
+CREATE VIRTUAL TABLE artists_fts USING fts5 (
+	name, content = 'artists', content_rowid = 'id',
+	tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4'
 );
 `
 

@@ -2,58 +2,319 @@ package index
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
 )
 
-// errTODO marks the read side until it is written (helper in progress).
-var errTODO = errors.New("index: not implemented yet")
+// All reads go through x.r, the read-only pool: under WAL they see the
+// last committed write and never wait for the writer.
 
 // Libraries lists the libraries the index holds, sorted by name.
-func (x *Index) Libraries(ctx context.Context) ([]Library, error) { return nil, errTODO }
+func (x *Index) Libraries(ctx context.Context) ([]Library, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT l.name, l.online, l.error, l.scanned_at,
+		(SELECT count(*) FROM folders f JOIN items i ON i.folder_id = f.id WHERE f.library_id = l.id),
+		(SELECT count(*) FROM folders f WHERE f.library_id = l.id AND f.path != '')
+		FROM libraries l`)
+	if err != nil {
+		return nil, fmt.Errorf("index: libraries: %w", err)
+	}
+	defer rows.Close()
+	libs := []Library{}
+	for rows.Next() {
+		var l Library
+		var scanned int64
+		if err := rows.Scan(&l.Name, &l.Online, &l.Error, &scanned, &l.Items, &l.Folders); err != nil {
+			return nil, fmt.Errorf("index: libraries: %w", err)
+		}
+		if scanned != 0 {
+			l.ScannedAt = time.Unix(0, scanned).UTC()
+		}
+		libs = append(libs, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("index: libraries: %w", err)
+	}
+	slices.SortFunc(libs, func(a, b Library) int { return compareNames(a.Name, b.Name) })
+	return libs, nil
+}
 
 // Browse lists one folder: path "" is the library's root. An unknown
 // library or folder is ErrNotFound.
 func (x *Index) Browse(ctx context.Context, library, path string) (Listing, error) {
-	return Listing{}, errTODO
+	ls := Listing{Folder: Folder{Library: library, Path: path}, Folders: []Folder{}, Items: []Item{}}
+	var fid sql.NullInt64
+	err := x.r.QueryRowContext(ctx, `SELECT f.id, coalesce(f.name, '') FROM libraries l
+		LEFT JOIN folders f ON f.library_id = l.id AND f.path = ?2 WHERE l.name = ?1`,
+		library, path).Scan(&fid, &ls.Name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Listing{}, fmt.Errorf("index: browse %s: library: %w", library, ErrNotFound)
+	case err != nil:
+		return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, err)
+	case !fid.Valid && path == "":
+		// A library known (SetOnline) before any of its folders was.
+		return ls, nil
+	case !fid.Valid:
+		return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, ErrNotFound)
+	}
+	rows, err := x.r.QueryContext(ctx, `SELECT path, name FROM folders WHERE parent_id = ?`, fid.Int64)
+	if err != nil {
+		return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f := Folder{Library: library}
+		if err := rows.Scan(&f.Path, &f.Name); err != nil {
+			return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, err)
+		}
+		ls.Folders = append(ls.Folders, f)
+	}
+	if err := rows.Err(); err != nil {
+		return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, err)
+	}
+	if ls.Items, err = x.items(ctx, `WHERE i.folder_id = ?`, fid.Int64); err != nil {
+		return Listing{}, fmt.Errorf("index: browse %s/%s: %w", library, path, err)
+	}
+	slices.SortFunc(ls.Folders, func(a, b Folder) int { return compareNames(a.Name, b.Name) })
+	slices.SortFunc(ls.Items, func(a, b Item) int { return compareNames(a.Name, b.Name) })
+	return ls, nil
+}
+
+// compareNames orders names case-insensitively, then bytewise so that the
+// order is total: "a" < "B" < "b" < "c".
+func compareNames(a, b string) int {
+	if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
 }
 
 // Item returns the item with a public ID.
-func (x *Index) Item(ctx context.Context, id string) (Item, error) { return Item{}, errTODO }
+func (x *Index) Item(ctx context.Context, id string) (Item, error) {
+	items, err := x.items(ctx, `WHERE i.uid = ?`, id)
+	if err != nil {
+		return Item{}, fmt.Errorf("index: item %s: %w", id, err)
+	}
+	if len(items) == 0 {
+		return Item{}, fmt.Errorf("index: item %s: %w", id, ErrNotFound)
+	}
+	return items[0], nil
+}
 
 // ItemAt returns the item at a path inside a library.
 func (x *Index) ItemAt(ctx context.Context, library, path string) (Item, error) {
-	return Item{}, errTODO
+	dir, name := splitPath(path)
+	items, err := x.items(ctx, `WHERE l.name = ? AND f.path = ? AND i.name = ?`, library, dir, name)
+	if err != nil {
+		return Item{}, fmt.Errorf("index: item %s/%s: %w", library, path, err)
+	}
+	if len(items) == 0 {
+		return Item{}, fmt.Errorf("index: item %s/%s: %w", library, path, ErrNotFound)
+	}
+	return items[0], nil
+}
+
+// itemSelect reads everything an Item holds. The album is found by key
+// (albums.key is unique); a file has a cover if it embeds one or its
+// folder has an image.
+const itemSelect = `SELECT i.uid, l.name, f.path, i.name, i.kind, i.size, i.mtime, i.container,
+	i.duration, i.bitrate_avg, i.bitrate_peak, i.peak_method, i.streams, i.title, i.artists, i.album,
+	coalesce(a.uid, ''), i.album_artists, i.genres, i.track, i.disc, i.year,
+	i.cover_size > 0 OR f.cover != '', i.error`
+
+// itemJoins follow items i in a FROM clause of itemSelect.
+const itemJoins = ` JOIN folders f ON f.id = i.folder_id JOIN libraries l ON l.id = f.library_id
+	LEFT JOIN albums a ON a.key = i.album_key `
+
+// items runs itemSelect with a WHERE (and ORDER BY) clause.
+func (x *Index) items(ctx context.Context, where string, args ...any) ([]Item, error) {
+	rows, err := x.r.QueryContext(ctx, itemSelect+` FROM items i`+itemJoins+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanItems(rows)
+}
+
+// scanItems reads rows of itemSelect (and closes them).
+func scanItems(rows *sql.Rows) ([]Item, error) {
+	defer rows.Close()
+	items := []Item{}
+	for rows.Next() {
+		var it Item
+		var dir, streams, artists, albumArtists, genres string
+		var mtime int64
+		if err := rows.Scan(&it.ID, &it.Library, &dir, &it.Name, &it.Kind, &it.Size, &mtime, &it.Container,
+			&it.Duration, &it.BitrateAvg, &it.BitratePeak, &it.PeakMethod, &streams, &it.Title, &artists, &it.Album,
+			&it.AlbumID, &albumArtists, &genres, &it.Track, &it.Disc, &it.Year, &it.HasCover, &it.Error); err != nil {
+			return nil, err
+		}
+		it.Path = joinPath(dir, it.Name)
+		it.ModTime = time.Unix(0, mtime).UTC()
+		for _, c := range []struct {
+			json string
+			to   any
+		}{{streams, &it.Streams}, {artists, &it.Artists}, {albumArtists, &it.AlbumArtists}, {genres, &it.Genres}} {
+			// The write side stores "[]" for none: keep nil then, so
+			// that an item without tags compares equal to its zero value.
+			if c.json == "[]" || c.json == "" {
+				continue
+			}
+			if err := json.Unmarshal([]byte(c.json), c.to); err != nil {
+				return nil, fmt.Errorf("item %s: %w", it.ID, err)
+			}
+		}
+		items = append(items, it)
+	}
+	return items, rows.Err()
 }
 
 // Albums lists albums sorted by name, then artist; total counts them all.
 func (x *Index) Albums(ctx context.Context, p Page) (albums []Album, total int, err error) {
-	return nil, 0, errTODO
+	p = p.normal()
+	if err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM albums`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("index: albums: %w", err)
+	}
+	albums, err = x.albums(ctx, `ORDER BY a.name COLLATE NOCASE, a.artist COLLATE NOCASE, a.uid LIMIT ? OFFSET ?`, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("index: albums: %w", err)
+	}
+	return albums, total, nil
 }
 
 // Album returns an album and its items (by disc, track, then name).
 func (x *Index) Album(ctx context.Context, id string) (Album, []Item, error) {
-	return Album{}, nil, errTODO
+	albums, err := x.albums(ctx, `WHERE a.uid = ?`, id)
+	if err != nil {
+		return Album{}, nil, fmt.Errorf("index: album %s: %w", id, err)
+	}
+	if len(albums) == 0 {
+		return Album{}, nil, fmt.Errorf("index: album %s: %w", id, ErrNotFound)
+	}
+	items, err := x.items(ctx, `WHERE i.album_key = (SELECT key FROM albums WHERE uid = ?)
+		ORDER BY i.disc, i.track, i.name COLLATE NOCASE, i.name, i.uid`, id)
+	if err != nil {
+		return Album{}, nil, fmt.Errorf("index: album %s: %w", id, err)
+	}
+	return albums[0], items, nil
+}
+
+// albums reads albums with a WHERE or ORDER BY clause (alias a).
+func (x *Index) albums(ctx context.Context, clause string, args ...any) ([]Album, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT a.uid, a.name, a.artist, a.year, a.tracks, a.duration, coalesce(c.uid, '')
+		FROM albums a LEFT JOIN items c ON c.id = a.cover_item `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	albums := []Album{}
+	for rows.Next() {
+		var a Album
+		if err := rows.Scan(&a.ID, &a.Name, &a.Artist, &a.Year, &a.Tracks, &a.Duration, &a.CoverID); err != nil {
+			return nil, err
+		}
+		albums = append(albums, a)
+	}
+	return albums, rows.Err()
 }
 
 // Artists lists artists sorted by name; total counts them all.
 func (x *Index) Artists(ctx context.Context, p Page) (artists []Artist, total int, err error) {
-	return nil, 0, errTODO
+	p = p.normal()
+	if err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM artists`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("index: artists: %w", err)
+	}
+	artists, err = x.artists(ctx, `ORDER BY a.name COLLATE NOCASE, a.uid LIMIT ? OFFSET ?`, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("index: artists: %w", err)
+	}
+	return artists, total, nil
 }
 
 // Artist returns an artist with the albums it appears on (sorted by year,
 // then name) and its items that belong to no album.
 func (x *Index) Artist(ctx context.Context, id string) (Artist, []Album, []Item, error) {
-	return Artist{}, nil, nil, errTODO
+	wrap := func(err error) error { return fmt.Errorf("index: artist %s: %w", id, err) }
+	artists, err := x.artists(ctx, `WHERE a.uid = ?`, id)
+	if err != nil {
+		return Artist{}, nil, nil, wrap(err)
+	}
+	if len(artists) == 0 {
+		return Artist{}, nil, nil, wrap(ErrNotFound)
+	}
+	// As a track artist or an album artist (item_artists' role), which
+	// its key (artist_id, role, item_id) finds either way.
+	const mine = `(SELECT ia.item_id FROM artists ar JOIN item_artists ia ON ia.artist_id = ar.id WHERE ar.uid = ?)`
+	albums, err := x.albums(ctx, `WHERE a.key IN (SELECT i.album_key FROM items i
+		WHERE i.id IN `+mine+` AND i.album_key != '')
+		ORDER BY a.year, a.name COLLATE NOCASE, a.name, a.uid`, id)
+	if err != nil {
+		return Artist{}, nil, nil, wrap(err)
+	}
+	items, err := x.items(ctx, `WHERE i.id IN `+mine+` AND i.album_key = ''
+		ORDER BY CASE WHEN i.title != '' THEN i.title ELSE i.name END COLLATE NOCASE, i.name, i.uid`, id)
+	if err != nil {
+		return Artist{}, nil, nil, wrap(err)
+	}
+	return artists[0], albums, items, nil
+}
+
+// artists reads artists with a WHERE or ORDER BY clause (alias a).
+func (x *Index) artists(ctx context.Context, clause string, args ...any) ([]Artist, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT a.uid, a.name, a.albums, a.tracks FROM artists a `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	artists := []Artist{}
+	for rows.Next() {
+		var a Artist
+		if err := rows.Scan(&a.ID, &a.Name, &a.Albums, &a.Tracks); err != nil {
+			return nil, err
+		}
+		artists = append(artists, a)
+	}
+	return artists, rows.Err()
 }
 
 // CoverOf says where the cover of an item or an album (by public ID) is:
 // the embedded picture, else the folder image. ErrNotFound if none.
-func (x *Index) CoverOf(ctx context.Context, id string) (Cover, error) { return Cover{}, errTODO }
+func (x *Index) CoverOf(ctx context.Context, id string) (Cover, error) {
+	// An album stands for the cover of its cover_item. Item and album IDs
+	// are both 16 hex digits: an item's is looked for first.
+	var c Cover
+	var dir, name, folderCover string
+	err := x.r.QueryRowContext(ctx, `SELECT l.name, f.path, i.name, i.cover_mime, i.cover_off, i.cover_size, f.cover
+		FROM items i JOIN folders f ON f.id = i.folder_id JOIN libraries l ON l.id = f.library_id
+		WHERE i.id = coalesce((SELECT id FROM items WHERE uid = ?1), (SELECT cover_item FROM albums WHERE uid = ?1))`,
+		id).Scan(&c.Library, &dir, &name, &c.MIME, &c.Offset, &c.Size, &folderCover)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Cover{}, fmt.Errorf("index: cover of %s: %w", id, ErrNotFound)
+	case err != nil:
+		return Cover{}, fmt.Errorf("index: cover of %s: %w", id, err)
+	case c.Size > 0:
+		c.Path = joinPath(dir, name)
+		return c, nil
+	case folderCover != "":
+		return Cover{Library: c.Library, Path: joinPath(dir, folderCover)}, nil
+	}
+	return Cover{}, fmt.Errorf("index: cover of %s: %w", id, ErrNotFound)
+}
 
-// Search runs a user's query (see ParseQuery). A malformed query is a
-// *QueryError, which the web layer answers with 400.
-func (x *Index) Search(ctx context.Context, q string, p Page) (SearchResult, error) {
-	return SearchResult{}, errTODO
+// normal is p with its defaults and bounds applied. Negative values are
+// the web layer's to reject; here they are the defaults.
+func (p Page) normal() Page {
+	if p.Limit <= 0 {
+		p.Limit = 50
+	}
+	p.Limit = min(p.Limit, 500)
+	p.Offset = max(p.Offset, 0)
+	return p
 }
 
 // QueryError is a search query that cannot be run, with a message fit for
