@@ -87,3 +87,42 @@ func TestApplyAndRefresh(t *testing.T) {
 		t.Errorf("fts bjork after: %d %v", n, err)
 	}
 }
+
+// TestRefreshOnlyWhenStale: Refresh derives albums and artists again only
+// after Apply changed items (a rescan that found nothing costs nothing).
+func TestRefreshOnlyWhenStale(t *testing.T) {
+	t.Parallel()
+	x := openTest(t)
+	ctx := t.Context()
+	put := &Batch{Puts: []Record{{Library: "M", Path: "a.mp3", Kind: "audio", Size: 1, ModTime: time.Unix(1, 0),
+		Report: &probe.Report{Tags: probe.Tags{Album: "A", Artists: []string{"X"}}}}}}
+	albums := func() int {
+		var n int
+		if err := x.w.QueryRow(`SELECT count(*) FROM albums`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := x.Apply(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Refresh(ctx); err != nil || albums() != 1 {
+		t.Fatalf("after the first refresh: %d albums, %v", albums(), err)
+	}
+	// A row Refresh would remove shows whether it ran.
+	if _, err := x.w.Exec(`INSERT INTO albums (uid, key, name, artist, year, tracks, duration) VALUES ('u', 'k', 'n', '', 0, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Apply(ctx, &Batch{Folders: []FolderRecord{{Library: "M", Path: ""}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Refresh(ctx); err != nil || albums() != 2 {
+		t.Errorf("refresh with nothing changed: %d albums (%v), want the 2 left alone", albums(), err)
+	}
+	if err := x.Apply(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Refresh(ctx); err != nil || albums() != 1 {
+		t.Errorf("refresh after a change: %d albums (%v), want 1", albums(), err)
+	}
+}

@@ -182,6 +182,14 @@ func (x *Index) Apply(ctx context.Context, b *Batch) error {
 			return err
 		}
 	}
+	if len(b.Puts)+len(b.Removes)+len(b.RemoveFolders) > 0 {
+		// Albums and artists are now stale until Refresh; recorded in
+		// the same transaction, so that a crash before Refresh is
+		// repaired by the next one.
+		if err := a.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('stale', '1')`); err != nil {
+			return fmt.Errorf("index: apply: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index: apply: %w", err)
 	}
@@ -470,6 +478,19 @@ func (x *Index) Refresh(ctx context.Context) error {
 		return fmt.Errorf("index: refresh: %w", err)
 	}
 	defer tx.Rollback()
+	// Nothing changed since the last Refresh (a rescan that found
+	// nothing new): nothing to derive.
+	var stale string
+	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'stale'`).Scan(&stale)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && stale != "1") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("index: refresh: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = '0' WHERE key = 'stale'`); err != nil {
+		return fmt.Errorf("index: refresh: %w", err)
+	}
 	if err := refreshAlbums(ctx, tx); err != nil {
 		return fmt.Errorf("index: refresh albums: %w", err)
 	}
