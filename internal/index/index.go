@@ -99,6 +99,7 @@ CREATE TABLE items (
 );
 CREATE INDEX items_hash ON items (size, hash);
 CREATE INDEX items_album ON items (album_key) WHERE album_key != '';
+CREATE INDEX items_year ON items (year, title); -- a search of years alone
 
 -- Derived from items by Index.Refresh after every batch of changes.
 CREATE TABLE albums (

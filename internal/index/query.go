@@ -21,8 +21,14 @@ import (
 // Letters and digits make words; everything else separates them, so
 // "ac/dc" is the phrase "ac dc" and a word with an unknown field such as
 // "12:30" is just words. Case and diacritics never matter (the tokenizer
-// folds them). A field with nothing after it ("title:") and a lone "-" or
-// OR are ignored, as they are what a query looks like while being typed.
+// folds them). A field with nothing after it ("title:"), a lone "-" and
+// an OR with nothing on one side are ignored: that is what a query looks
+// like while it is being typed.
+//
+// A query is a *QueryError when it is empty, only excludes, has a year
+// that is neither a year nor a range, joins an exclusion or a year with
+// something else by OR, or has more than maxQueryTerms terms or
+// maxQueryBytes bytes.
 
 // Limits on a query: beyond them a query is a *QueryError, so that one
 // request cannot make the index do unbounded work.
@@ -57,9 +63,13 @@ type Term struct {
 	From, To int
 }
 
-// fields are the field names a user may type before a colon.
-var fields = map[string]bool{
-	"artist": true, "albumartist": true, "album": true, "title": true, "genre": true, "path": true, "year": true,
+// isField says whether a user may type s (in lower case) before a colon.
+func isField(s string) bool {
+	switch s {
+	case "artist", "albumartist", "album", "title", "genre", "path", "year":
+		return true
+	}
+	return false
 }
 
 // ParseQuery parses a user's query (see the language above). Its error is
@@ -182,7 +192,7 @@ func (lx *lexer) next() (token, bool) {
 			tok.or = true
 			return tok, true
 		}
-		if k := strings.IndexByte(word, ':'); k > 0 && fields[strings.ToLower(word[:k])] {
+		if k := strings.IndexByte(word, ':'); k > 0 && isField(strings.ToLower(word[:k])) {
 			tok.field = strings.ToLower(word[:k])
 			word = word[k+1:]
 			if word == "" && lx.i < len(lx.s) && lx.s[lx.i] == '"' {
@@ -242,18 +252,21 @@ func yearTerm(s string) (*Term, error) {
 		return nil, nil
 	}
 	bad := fmt.Errorf("year: wants a year or a range such as 1990-1999, not %q", s)
-	num := func(s string, open int) (int, error) {
-		if s == "" && open >= 0 {
-			return open, nil
-		}
-		if len(s) == 0 || len(s) > 4 || strings.Trim(s, "0123456789") != "" {
-			return 0, bad
-		}
-		return strconv.Atoi(s)
-	}
 	from, to, isRange := strings.Cut(s, "-")
 	if !isRange {
 		to = from
+	}
+	if from == "" && to == "" {
+		return nil, bad
+	}
+	num := func(s string, open int) (int, error) {
+		if s == "" {
+			return open, nil
+		}
+		if len(s) > 4 || strings.Trim(s, "0123456789") != "" {
+			return 0, bad
+		}
+		return strconv.Atoi(s)
 	}
 	f, err := num(from, 1)
 	if err != nil {
@@ -262,9 +275,6 @@ func yearTerm(s string) (*Term, error) {
 	l, err := num(to, 9999)
 	if err != nil {
 		return nil, err
-	}
-	if from == "" && to == "" {
-		return nil, bad
 	}
 	if f > l {
 		return nil, fmt.Errorf("year: the range %s ends before it starts", s)
@@ -284,13 +294,13 @@ func hasWord(s string) bool {
 }
 
 // fts is how a query becomes an FTS5 expression: which columns each field
-// searches, and whether the query's clauses must all match (items) or any
-// of them (names, ranked by how many do).
+// searches, and whether the query's clauses must all match (items) or
+// some of them (names, ranked by how many do).
 type fts struct {
 	// columns gives the column filter of a field ("" for all columns);
 	// false leaves the field's terms out.
 	columns func(field string) (string, bool)
-	any     bool
+	some    bool
 	// years puts the year terms in the expression, as alternatives of
 	// the year column (see Query.yearsFit); otherwise they are left out.
 	years bool
@@ -353,7 +363,7 @@ func (f fts) expr(q Query) (pos, neg string) {
 		case len(alts) == 0:
 		case c.Not:
 			ns = append(ns, alts...)
-		case f.any:
+		case f.some:
 			ps = append(ps, alts...)
 		case len(alts) == 1:
 			ps = append(ps, alts[0])
@@ -362,7 +372,7 @@ func (f fts) expr(q Query) (pos, neg string) {
 		}
 	}
 	op := " AND "
-	if f.any {
+	if f.some {
 		op = " OR "
 	}
 	return strings.Join(ps, op), strings.Join(ns, " OR ")

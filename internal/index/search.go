@@ -79,23 +79,28 @@ func queryError(s string, err error) error {
 // Beyond, ranking them all is too slow, and bm25 says little anyway (a
 // word that most rows match weighs next to nothing), so they come in two
 // tiers: first the items with every word (of no field) in their title,
-// ranked by bm25 if there are at most rankedMax of them, else in the
+// ranked by bm25 if there are at most titleRankedMax of them, else in the
 // index's order (that of the scan); then the others, in the index's
 // order. Either way the order is total: pages neither repeat nor skip.
 func (x *Index) searchItems(ctx context.Context, q Query, p Page) ([]Item, int, error) {
 	s := itemSearch{x: x}
+	words, exclude := fts{columns: itemColumns("")}.expr(q)
 	inFTS := q.yearsFit()
+	if words == "" && (exclude == "" || !inFTS) {
+		s.years, s.args = q.years("i.year")
+		return s.byYear(ctx, exclude, p)
+	}
 	if !inFTS {
 		s.years, s.args = q.years("i.year")
 	}
 	pos, neg := fts{columns: itemColumns(""), years: inFTS}.expr(q)
-	if pos == "" {
-		return s.byYear(ctx, neg, p)
-	}
 	all := butNot(pos, neg)
 	total, err := s.count(ctx, hits{match: all}, totalMax)
 	if err != nil {
 		return nil, 0, err
+	}
+	if total < totalMax && p.Offset >= total {
+		return []Item{}, total, nil // nothing matches, or the page is past the end
 	}
 	if total <= rankedMax {
 		items, err := s.page(ctx, hits{match: all}, true, p.Offset, p.Limit)
@@ -251,9 +256,10 @@ func (s itemSearch) page(ctx context.Context, h hits, ranked bool, offset, limit
 	return scanItems(rows)
 }
 
-// byYear answers a query of years alone (and exclusions) that items_fts
-// cannot (see Query.yearsFit): the items of those years, by year and
-// title.
+// byYear answers a query of years alone: the items of those years by
+// year and title, which the index items_year gives in that order (bm25
+// would have no word to rank by). It also answers years with exclusions
+// when the years are too many for items_fts (Query.yearsFit).
 func (s itemSearch) byYear(ctx context.Context, exclude string, p Page) ([]Item, int, error) {
 	where := ` WHERE ` + s.years
 	args := slices.Clone(s.args)
@@ -347,7 +353,7 @@ func (x *Index) searchArtists(ctx context.Context, q Query) ([]Artist, error) {
 // for albums is their name's.
 func nameTiers(q Query, columns func(string) (string, bool)) []string {
 	every, neg := fts{columns: columns}.expr(q)
-	some, _ := fts{columns: columns, any: true}.expr(q)
+	some, _ := fts{columns: columns, some: true}.expr(q)
 	if every == "" {
 		return nil
 	}
