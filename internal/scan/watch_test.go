@@ -107,3 +107,31 @@ func TestStart(t *testing.T) {
 		t.Errorf("pass %q, %d items; want a full scan finding 2", k, e.count(t))
 	}
 }
+
+// TestWatchRenamedFolder: a folder renamed with a subfolder keeps its
+// items' IDs under the new path, and changes below it are seen there.
+func TestWatchRenamedFolder(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	put(t, root, "old/sub/1.mp3", mp3File)
+	e := newEnv(t, root, Options{Watch: true, Settle: 50 * time.Millisecond})
+	done := e.serve(t)
+	next(t, done)
+	id := e.known(t, "old/sub").Items["1.mp3"].ID
+	if err := os.Rename(filepath.Join(root, "old"), filepath.Join(root, "new")); err != nil {
+		t.Fatal(err)
+	}
+	for len(e.known(t, "new/sub").Items) == 0 || len(e.known(t, "old/sub").Items) != 0 {
+		next(t, done)
+	}
+	if got := e.known(t, "new/sub").Items["1.mp3"].ID; got != id {
+		t.Errorf("row %d after the folder's rename, want %d", got, id)
+	}
+	put(t, root, "new/sub/2.mp3", flacFile)
+	for len(e.known(t, "new/sub").Items) != 2 {
+		next(t, done)
+	}
+	if n := e.count(t); n != 2 {
+		t.Errorf("%d items, want 2", n)
+	}
+}
