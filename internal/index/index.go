@@ -37,7 +37,7 @@ type Index struct {
 
 // schemaVersion changes when the schema does; an index of another version
 // is rebuilt from scratch by the next scan (it is a cache of the disks).
-const schemaVersion = "2"
+const schemaVersion = "3"
 
 // schema is the whole database. Paths are stored as they are on disk
 // (bytes, not necessarily UTF-8); times as Unix nanoseconds.

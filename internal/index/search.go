@@ -304,18 +304,25 @@ func artistColumns(field string) (string, bool) {
 const namesRankedMax = 200
 
 // searchAlbums returns the albums whose name or artist match q's words,
-// in the order of searchNames (the name counting twice the artist).
+// in the order of nameTiers (the name counting twice the artist).
 func (x *Index) searchAlbums(ctx context.Context, q Query) ([]Album, error) {
-	albums := []Album{}
 	years, args := q.years("a.year")
 	if years != "" {
 		years = " AND " + years
 	}
+	albums := []Album{}
 	for _, match := range nameTiers(q, albumColumns) {
-		got, err := x.albums(ctx, `JOIN albums_fts ON albums_fts.rowid = a.id
-			WHERE albums_fts MATCH ?1 AND +albums_fts.rowid IN (SELECT rowid FROM albums_fts WHERE albums_fts MATCH ?1 LIMIT ?2)`+years+`
-			ORDER BY bm25(albums_fts, 2, 1), a.name COLLATE NOCASE, a.uid LIMIT ?3`,
-			append([]any{match, namesRankedMax, namesShown - len(albums)}, args...)...)
+		args := append([]any{match}, args...)
+		const from = ` FROM albums_fts JOIN albums a ON a.id = albums_fts.rowid WHERE albums_fts MATCH ?`
+		order, err := nameOrder(ctx, x.r, `SELECT 1`+from+years, args, "bm25(albums_fts, 2, 1)", "albums_fts.rowid")
+		if err != nil || order == "" {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		got, err := x.albums(ctx, `JOIN albums_fts ON albums_fts.rowid = a.id WHERE albums_fts MATCH ?`+years+
+			` ORDER BY `+order+` LIMIT ?`, append(args, namesShown-len(albums))...)
 		if err != nil {
 			return nil, err
 		}
@@ -327,14 +334,20 @@ func (x *Index) searchAlbums(ctx context.Context, q Query) ([]Album, error) {
 }
 
 // searchArtists returns the artists whose name matches q's words, in the
-// order of searchNames.
+// order of nameTiers.
 func (x *Index) searchArtists(ctx context.Context, q Query) ([]Artist, error) {
 	artists := []Artist{}
 	for _, match := range nameTiers(q, artistColumns) {
-		got, err := x.artists(ctx, `JOIN artists_fts ON artists_fts.rowid = a.id
-			WHERE artists_fts MATCH ?1 AND +artists_fts.rowid IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?1 LIMIT ?2)
-			ORDER BY bm25(artists_fts), a.name COLLATE NOCASE, a.uid LIMIT ?3`,
-			match, namesRankedMax, namesShown-len(artists))
+		const from = ` FROM artists_fts WHERE artists_fts MATCH ?`
+		order, err := nameOrder(ctx, x.r, `SELECT 1`+from, []any{match}, "bm25(artists_fts)", "artists_fts.rowid")
+		if err != nil || order == "" {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		got, err := x.artists(ctx, `JOIN artists_fts ON artists_fts.rowid = a.id WHERE artists_fts MATCH ?
+			ORDER BY `+order+` LIMIT ?`, match, namesShown-len(artists))
 		if err != nil {
 			return nil, err
 		}
@@ -345,12 +358,27 @@ func (x *Index) searchArtists(ctx context.Context, q Query) ([]Artist, error) {
 	return artists, nil
 }
 
+// nameOrder counts the rows a query of names selects (up to
+// namesRankedMax+1) and returns how to order them: "" when there are
+// none, rank (then name) when they are few enough to rank, else in the
+// index's order (alphabetical for albums, which Refresh inserts by key).
+func nameOrder(ctx context.Context, db *sql.DB, sel string, args []any, rank, index string) (string, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sel+` LIMIT ?)`, append(args, namesRankedMax+1)...).Scan(&n)
+	switch {
+	case err != nil || n == 0:
+		return "", err
+	case n > namesRankedMax:
+		return index, nil
+	}
+	return rank + `, a.name COLLATE NOCASE, a.uid`, nil
+}
+
 // nameTiers returns the FTS5 expressions that find albums or artists by
 // name, in order: those matching every word of q (of a field the name
 // holds), then those matching only some. Within a tier, the names are
-// ranked by bm25; a tier of more than namesRankedMax names (a letter or
-// two) ranks only the first namesRankedMax in the index's order, which
-// for albums is their name's.
+// ranked by bm25, unless there are more than namesRankedMax (a letter or
+// two): then they are in the index's order.
 func nameTiers(q Query, columns func(string) (string, bool)) []string {
 	every, neg := fts{columns: columns}.expr(q)
 	some, _ := fts{columns: columns, some: true}.expr(q)
