@@ -2,7 +2,7 @@
 // probes new and changed media files with bounded parallelism, records
 // files that cannot be probed with their error, detects renames (same size
 // and content hash), and keeps the index current afterwards by watching the
-// folders (fsnotify) and rescanning periodically.
+// folders (inotify) and rescanning periodically.
 //
 // A scan never deletes what it cannot see: an unreadable folder keeps its
 // items, and a library whose root is missing, emptied or vanishes during the
@@ -50,7 +50,7 @@ type Options struct {
 	Probe probe.Options
 	// Interval between full rescans by Serve; 0 means none.
 	Interval time.Duration
-	// Watch makes Serve follow changes with fsnotify.
+	// Watch makes Serve follow changes (inotify; Linux only).
 	Watch bool
 	// Settle is how long watcher events must be quiet before the changed
 	// folders are scanned; 0 means 250 ms.
@@ -256,7 +256,7 @@ type pass struct {
 
 	mu            sync.Mutex
 	removes       map[int64]string // items whose files are gone → their library
-	claimed       map[int64]bool // items taken over by a renamed file
+	claimed       map[int64]bool   // items taken over by a renamed file
 	removeFolders map[string][]index.FolderRecord
 	libraries     map[string]bool // libraries touched by the pass
 }

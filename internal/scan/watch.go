@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // Serve keeps the index current until ctx is done: a full scan at once,
@@ -157,26 +153,24 @@ type dirKey struct{ library, dir string }
 const maxSettle = time.Second
 
 // watcher follows changes below the libraries' roots with one inotify
-// watch per folder (added as scans list folders). It keeps no list of its
-// own: fsnotify's is the one (a second copy of 10,000 paths was a tenth
-// of an idle server's memory).
+// watch per folder, added as scans list folders (notifier).
 type watcher struct {
 	s *Scanner
-	w *fsnotify.Watcher
+	n *notifier
 
 	mu   sync.Mutex
 	full bool // the kernel's watch limit was reached (reported once)
 }
 
 func newWatcher(s *Scanner) (*watcher, error) {
-	w, err := fsnotify.NewWatcher()
+	n, err := newNotifier()
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{s: s, w: w}, nil
+	return &watcher{s: s, n: n}, nil
 }
 
-func (w *watcher) close() { w.w.Close() }
+func (w *watcher) close() { w.n.close() }
 
 // add watches a library's folder. Adding a folder that is watched already
 // changes nothing (one system call per folder and scan).
@@ -190,46 +184,29 @@ func (w *watcher) add(library, dir string) {
 	if w.full {
 		return
 	}
-	if err := w.w.Add(p); errors.Is(err, syscall.ENOSPC) {
+	if err := w.n.add(p, dirKey{library, dir}); errors.Is(err, syscall.ENOSPC) {
 		w.full = true
 		w.s.report("too many folders to watch (raise fs.inotify.max_user_watches); the rest show changes at the next rescan",
-			"watched", len(w.w.WatchList()))
+			"watched", w.n.len())
 	}
-}
-
-// forget drops the watches of a removed or renamed folder and of
-// everything below it: a renamed folder's watches would otherwise report
-// events under its old path.
-func (w *watcher) forget(p string) {
-	// Only a watched path (a folder) can have watches below it; a file's
-	// removal ends here, without listing every watch.
-	if w.w.Remove(p) != nil {
-		return
-	}
-	prefix := p + string(filepath.Separator)
-	for _, q := range w.w.WatchList() {
-		if strings.HasPrefix(q, prefix) {
-			w.w.Remove(q) // may be gone already
-		}
-	}
-}
-
-// locate maps a path on disk to its library and the path inside it.
-func (w *watcher) locate(p string) (dirKey, bool) {
-	for library, root := range w.s.opts.Roots {
-		if p == root {
-			return dirKey{library, ""}, true
-		}
-		if rel, ok := strings.CutPrefix(p, root+string(filepath.Separator)); ok {
-			return dirKey{library, filepath.ToSlash(rel)}, true
-		}
-	}
-	return dirKey{}, false
 }
 
 // run collects the folders events touch and hands them to out once events
 // have been quiet for Settle (at most maxSettle after the first).
 func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
+	events := make(chan event, 256)
+	errs := make(chan error, 1)
+	go w.n.read(func(ev event) {
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}, func(err error) {
+		select {
+		case errs <- err:
+		default: // one is pending: a full scan is coming anyway
+		}
+	})
 	pending := map[dirKey]bool{}
 	var first time.Time
 	ready := false // settled: waiting for Serve to take pending
@@ -246,22 +223,9 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-w.w.Events:
-			if !ok {
-				return
-			}
-			k, ok := w.locate(ev.Name)
-			if !ok {
-				continue
-			}
-			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-				w.forget(ev.Name)
-			}
+		case ev := <-events:
 			// The folder holding the entry changed.
-			if k.dir == "" && ev.Name == w.s.opts.Roots[k.library] {
-				continue // the root itself: the next full scan decides
-			}
-			k.dir = parentDir(k.dir)
+			k := ev.dir
 			if len(pending) == 0 {
 				first = time.Now()
 			}
@@ -269,11 +233,8 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 			if !ready {
 				settle.Reset(min(w.s.opts.Settle, max(0, maxSettle-time.Since(first))))
 			}
-		case err, ok := <-w.w.Errors:
-			if !ok {
-				return
-			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
+		case err := <-errs:
+			if errors.Is(err, errOverflow) {
 				// Events were lost: only a full scan knows what changed.
 				w.s.Start()
 				continue
@@ -286,12 +247,4 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 			ready = false
 		}
 	}
-}
-
-// parentDir is "a/b" for "a/b/c" and "" for "c".
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }
