@@ -195,7 +195,10 @@ func (x *Index) Album(ctx context.Context, id string) (Album, []Item, error) {
 	if len(albums) == 0 {
 		return Album{}, nil, fmt.Errorf("index: album %s: %w", id, ErrNotFound)
 	}
-	items, err := x.items(ctx, `WHERE i.album_key = (SELECT key FROM albums WHERE uid = ?)
+	// album_key != '' lets SQLite use the partial index items_album (a
+	// subquery's value could be '' as far as the planner knows): without
+	// it, every item is read, 17 ms at 50,000 items instead of 1.
+	items, err := x.items(ctx, `WHERE i.album_key = (SELECT key FROM albums WHERE uid = ?) AND i.album_key != ''
 		ORDER BY i.disc, i.track, i.name COLLATE NOCASE, i.name, i.uid`, id)
 	if err != nil {
 		return Album{}, nil, fmt.Errorf("index: album %s: %w", id, err)

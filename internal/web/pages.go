@@ -58,6 +58,7 @@ func newPages(x *index.Index, scanner Scanner, l links, log *slog.Logger) *pages
 		"dur":    formatDuration,
 		"kbps":   formatBitrate,
 		"count":  formatCount,
+		"plural": plural,
 		"join":   func(s []string) string { return strings.Join(s, ", ") },
 		"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"sized":  func(u string, n int) string { return u + "?size=" + strconv.Itoa(n) },
@@ -693,6 +694,14 @@ func formatBitrate(bps int64) string {
 		return strconv.FormatFloat(float64(bps)/1e6, 'f', 1, 64) + " Mbit/s"
 	}
 	return strconv.FormatInt((bps+500)/1000, 10) + " kbit/s"
+}
+
+// plural writes a count with its noun: "1 track", "12,345 tracks".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return formatCount(n) + " " + many
 }
 
 // formatCount writes a count with thousands separators: 12,345.

@@ -19,6 +19,10 @@ function watchVideo() {
   if (v && !v.dataset.bound) {
     v.dataset.bound = "1";
     v.addEventListener("play", () => player.audio.pause());
+    // The autoplay attribute waits until Chromium thinks the whole file
+    // can play through, which a paced stream reaches late (8 s or more);
+    // play() starts at once, allowed by the click that opened the page.
+    v.play().catch(() => {});
   }
 }
 document.addEventListener("mustserv:page", watchVideo);

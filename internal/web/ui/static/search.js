@@ -65,7 +65,12 @@ function albumCard(a) {
 function artistRow(a) {
   return el("li", { "data-testid": "result-artist" },
     el("a", { class: "name", href: "/artists/" + encodeURIComponent(a.id) }, a.name), " ",
-    el("span", { class: "meta" }, `${a.albums.toLocaleString("en")} albums · ${a.tracks.toLocaleString("en")} tracks`));
+    el("span", { class: "meta" }, `${plural(a.albums, "album", "albums")} · ${plural(a.tracks, "track", "tracks")}`));
+}
+
+// plural writes a count with its noun: "1 track", "1,234 tracks".
+function plural(n, one, many) {
+  return n === 1 ? "1 " + one : `${n.toLocaleString("en")} ${many}`;
 }
 
 function actions(q) {
@@ -88,7 +93,7 @@ function render(box, q, data, error) {
   } else if (!q) {
     out.push(el("p", { class: "empty" }, "Type in the search box: words match titles, artists, albums, genres and paths, and a word's beginning is enough."));
   } else {
-    out.push(el("p", { class: "meta", "aria-live": "polite" }, `${data.total.toLocaleString("en")} tracks match “${q}”.`));
+    out.push(el("p", { class: "meta", "aria-live": "polite" }, `${plural(data.total, "track matches", "tracks match")} “${q}”.`));
     if (data.artists.length) out.push(el("h2", {}, "Artists"), el("ul", { class: "listing artists" }, ...data.artists.map(artistRow)));
     if (data.albums.length) out.push(el("h2", {}, "Albums"), el("ul", { class: "albums" }, ...data.albums.map(albumCard)));
     if (data.items.length) {
