@@ -162,7 +162,7 @@ func Open(ctx context.Context, path string) (*Index, error) {
 	// an idle server should be small; the OS page cache holds the rest.
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)" +
-			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-2048)" +
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-512)" +
 			"&_pragma=temp_store(MEMORY)" + extra
 	}
 	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
@@ -254,7 +254,7 @@ type Library struct {
 	Error     string    `json:"error,omitempty"` // why it is offline
 	Items     int       `json:"items"`
 	Folders   int       `json:"folders"`
-	ScannedAt time.Time `json:"scanned_at"` // zero before the first complete scan
+	ScannedAt time.Time `json:"scanned_at,omitzero"` // zero (left out) before the first complete scan
 }
 
 // Item is one indexed media file.
