@@ -19,19 +19,23 @@ const itemRank = `bm25(items_fts, 10, 6, 5, 4, 2, 1, 1)`
 // always in the same order.
 const itemOrder = `i.title, l.name, f.path, i.name`
 
-// Bounds on the work of one search. bm25 costs 3 to 7 µs a row here
+// Bounds on the work of one search. bm25 costs 2 to 7 µs a row here
 // (modernc's SQLite), plus a scan of each phrase's whole doclist (for its
-// IDF): ranking the 100,000 items "m" matches would take half a second;
-// counting them takes 7 ms.
+// IDF): ranking the 100,000 items "m" matches would take 150 ms, a search
+// should take under 20.
 const (
 	// rankedMax is the most rows bm25 ranks in one search; a larger
 	// result is ranked in tiers (see searchItems).
 	rankedMax = 500
 	// titleRankedMax is the most rows bm25 ranks in the first tier.
 	titleRankedMax = 300
-	// totalMax is where SearchResult.Total stops counting.
-	totalMax = 10_000
 )
+
+// TotalMax is where SearchResult.Total stops counting: a Total of
+// TotalMax means that many or more (pages past it are still served).
+// Counting all 100,000 items a letter matches would take 7 ms of a
+// search's 20.
+const TotalMax = 10_000
 
 // namesShown is how many albums and artists a search returns.
 const namesShown = 6
@@ -73,7 +77,7 @@ func queryError(s string, err error) error {
 }
 
 // searchItems returns a page of the items matching q, best first, and
-// how many match (at most totalMax).
+// how many match (at most TotalMax).
 //
 // Up to rankedMax matches, best first is bm25's order (then itemOrder).
 // Beyond, ranking them all is too slow, and bm25 says little anyway (a
@@ -95,11 +99,11 @@ func (x *Index) searchItems(ctx context.Context, q Query, p Page) ([]Item, int, 
 	}
 	pos, neg := fts{columns: itemColumns(""), years: inFTS}.expr(q)
 	all := butNot(pos, neg)
-	total, err := s.count(ctx, hits{match: all}, totalMax)
+	total, err := s.count(ctx, hits{match: all}, TotalMax)
 	if err != nil {
 		return nil, 0, err
 	}
-	if total < totalMax && p.Offset >= total {
+	if total < TotalMax && p.Offset >= total {
 		return []Item{}, total, nil // nothing matches, or the page is past the end
 	}
 	if total <= rankedMax {
@@ -269,7 +273,7 @@ func (s itemSearch) byYear(ctx context.Context, exclude string, p Page) ([]Item,
 	}
 	var total int
 	err := s.x.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM items i`+where+` LIMIT ?)`,
-		append(args, totalMax)...).Scan(&total)
+		append(args, TotalMax)...).Scan(&total)
 	if err != nil {
 		return nil, 0, err
 	}
