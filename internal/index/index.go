@@ -37,12 +37,12 @@ type Index struct {
 
 // schemaVersion changes when the schema does; an index of another version
 // is rebuilt from scratch by the next scan (it is a cache of the disks).
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 // schema is the whole database. Paths are stored as they are on disk
 // (bytes, not necessarily UTF-8); times as Unix nanoseconds.
 //
-// items_fts is contentless (content=''): the text lives in items, the FTS
+// items_fts is contentless (its content option is empty): the text lives in items, the FTS
 // table keeps only the inverted index, and contentless_delete lets a row be
 // replaced or deleted by rowid (= items.id).
 const schema = `
@@ -281,7 +281,7 @@ type Item struct {
 	Track        int            `json:"track,omitempty"`
 	Disc         int            `json:"disc,omitempty"`
 	Year         int            `json:"year,omitempty"`
-	HasCover     bool           `json:"has_cover"` // embedded or a folder image
+	HasCover     bool           `json:"has_cover"`       // embedded or a folder image
 	Error        string         `json:"error,omitempty"` // why probing failed
 }
 

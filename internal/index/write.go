@@ -158,13 +158,23 @@ func (x *Index) Apply(ctx context.Context, b *Batch) error {
 	}
 	defer tx.Rollback()
 	a := applier{ctx: ctx, tx: tx, libs: map[string]int64{}, folders: map[string]int64{}, stmts: map[string]*sql.Stmt{}}
+	stale := len(b.Puts)+len(b.Removes)+len(b.RemoveFolders) > 0
 	for _, f := range b.Folders {
 		id, err := a.folder(f.Library, f.Path)
 		if err != nil {
 			return err
 		}
-		if err := a.exec(`UPDATE folders SET cover = ? WHERE id = ? AND cover != ?`, f.Cover, id, f.Cover); err != nil {
+		st, err := a.stmt(`UPDATE folders SET cover = ? WHERE id = ? AND cover != ?`)
+		if err != nil {
 			return fmt.Errorf("index: folder cover: %w", err)
+		}
+		res, err := st.ExecContext(ctx, f.Cover, id, f.Cover)
+		if err != nil {
+			return fmt.Errorf("index: folder cover: %w", err)
+		}
+		// A new or changed folder image may be an album's cover now.
+		if n, _ := res.RowsAffected(); n > 0 {
+			stale = true
 		}
 	}
 	for i := range b.Puts {
@@ -182,7 +192,7 @@ func (x *Index) Apply(ctx context.Context, b *Batch) error {
 			return err
 		}
 	}
-	if len(b.Puts)+len(b.Removes)+len(b.RemoveFolders) > 0 {
+	if stale {
 		// Albums and artists are now stale until Refresh; recorded in
 		// the same transaction, so that a crash before Refresh is
 		// repaired by the next one.
@@ -356,7 +366,7 @@ func (a *applier) put(r *Record) error {
 	if err := a.exec(`INSERT OR REPLACE INTO items_fts
 		(rowid, title, artists, album, album_artists, genres, year, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, title, strings.Join(t.Artists, " ; "), t.Album, strings.Join(t.AlbumArtists, " ; "),
-		strings.Join(t.Genres, " ; "), year, r.Library+"/"+r.Path); err != nil {
+		strings.Join(t.Genres, " ; "), year, pathWords(r.Path)); err != nil {
 		return fmt.Errorf("fts: %w", err)
 	}
 	if err := a.exec(`DELETE FROM item_artists WHERE item_id = ?`, id); err != nil {
@@ -565,6 +575,13 @@ func refreshAlbums(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// pathWords is what search sees of a file's path: its folders and its name
+// without the extension. The library's name and the extension would make
+// "m" or "f" match every file of "Music" or every FLAC.
+func pathWords(p string) string {
+	return strings.TrimSuffix(p, path.Ext(p))
 }
 
 // albumKey groups files into albums: the folded album name with the folded
