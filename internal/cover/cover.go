@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -38,8 +37,10 @@ const (
 )
 
 // ErrBadImage is returned (wrapped) for a picture that is corrupt, in a
-// format this package does not decode, or over the size limits.
-var ErrBadImage = errors.New("bad or unsupported picture")
+// format this package does not decode, or over the size limits. To a
+// client such a cover does not exist: it wraps fs.ErrNotExist (a 404,
+// not a server error).
+var ErrBadImage = fmt.Errorf("bad or unsupported picture (%w)", fs.ErrNotExist)
 
 // Locator says where the cover of an item or album is; *index.Index is one.
 type Locator interface {

@@ -590,6 +590,10 @@ func TestErrors(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Cover = %d bytes, %v; want an error wrapping %q", len(b), err, tt.want)
 			}
+			// To a client, an unusable cover is a missing one (404).
+			if tt.want == ErrBadImage && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %q does not wrap fs.ErrNotExist", err)
+			}
 			if !strings.Contains(err.Error(), tt.id) {
 				t.Errorf("error %q does not name the ID %s", err, tt.id)
 			}
