@@ -452,7 +452,13 @@ func runScan(ctx context.Context, args []string, getenv func(string) string, std
 	scanner := newScanner(cfg, tree, idx, slog.New(slog.DiscardHandler))
 	done := make(chan error, 1)
 	go func() { done <- scanner.Run(ctx) }()
-	err = showProgress(scanner, done, stderr)
+	// What the index held before is what a rescan expects to see: the
+	// progress bar's 100 %. A first scan has no bar, only counts.
+	expect, err := idx.Count(ctx, "")
+	if err != nil {
+		return err
+	}
+	err = showProgress(scanner, expect, done, stderr)
 	p := scanner.Progress()
 	for _, e := range p.Errors {
 		fmt.Fprintln(stderr, "mustserv scan:", e)
@@ -462,8 +468,9 @@ func runScan(ctx context.Context, args []string, getenv func(string) string, std
 	return err
 }
 
-// showProgress prints p's progress to w until done yields the outcome.
-func showProgress(s *scan.Scanner, done <-chan error, w io.Writer) error {
+// showProgress prints s's progress to w until done yields the outcome,
+// with a bar of the files seen out of expect when expect is known.
+func showProgress(s *scan.Scanner, expect int, done <-chan error, w io.Writer) error {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
@@ -482,7 +489,7 @@ func showProgress(s *scan.Scanner, done <-chan error, w io.Writer) error {
 		if p.ETA > 0 {
 			eta = ", ETA " + p.ETA.Round(time.Second).String()
 		}
-		return fmt.Sprintf("scanning %s: %d files, %d probed, %d unchanged, %d failed, %d queued, %.0f/s%s",
+		return progressBar(p.Files, expect) + fmt.Sprintf("scanning %s: %d files, %d probed, %d unchanged, %d failed, %d queued, %.0f/s%s",
 			p.Library, p.Files, p.Probed, p.Unchanged, p.Failed, p.Queued, p.Rate, eta)
 	}
 	for {
@@ -500,6 +507,22 @@ func showProgress(s *scan.Scanner, done <-chan error, w io.Writer) error {
 			}
 		}
 	}
+}
+
+// progressBar draws "[=====>    ]  52 % " for n of total, or "" when the
+// total is unknown.
+func progressBar(n int64, total int) string {
+	if total <= 0 {
+		return ""
+	}
+	const width = 20
+	frac := min(1, float64(n)/float64(total))
+	full := int(frac * width)
+	bar := strings.Repeat("=", full)
+	if full < width {
+		bar += ">" + strings.Repeat(" ", width-full-1)
+	}
+	return fmt.Sprintf("[%s] %3.0f%% ", bar, frac*100)
 }
 
 // displayAddr turns a listening address into one a browser can open: an

@@ -112,3 +112,22 @@ func TestAwkwardNamesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		n     int64
+		total int
+		want  string
+	}{
+		{5, 0, ""},
+		{0, 10, "[>                   ]   0% "},
+		{5, 10, "[==========>         ]  50% "},
+		{10, 10, "[====================] 100% "},
+		{12, 10, "[====================] 100% "}, // more files than last time
+	} {
+		if got := progressBar(tc.n, tc.total); got != tc.want {
+			t.Errorf("progressBar(%d, %d) = %q, want %q", tc.n, tc.total, got, tc.want)
+		}
+	}
+}
