@@ -309,6 +309,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer idx.Close()
+	if p := idx.SetAside(); p != "" {
+		log.Warn("the index was damaged: set aside, a new one is being built", "old", p)
+	}
 	scanner := newScanner(cfg, tree, idx, log)
 	// The scanner stops before the index closes (defers run last first).
 	scanCtx, stopScan := context.WithCancel(context.WithoutCancel(ctx))
@@ -447,6 +450,9 @@ func runScan(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer idx.Close()
+	if p := idx.SetAside(); p != "" {
+		fmt.Fprintf(stderr, "mustserv scan: the index was damaged: set aside as %s, building a new one\n", p)
+	}
 	// Problems are in Progress().Errors, printed below: the log would
 	// repeat them in the middle of the progress line.
 	scanner := newScanner(cfg, tree, idx, slog.New(slog.DiscardHandler))

@@ -33,6 +33,8 @@ import (
 type Index struct {
 	w *sql.DB // the one writing connection
 	r *sql.DB // read-only connections
+
+	setAside string // where Open moved a damaged file, if it did
 }
 
 // schemaVersion changes when the schema does; an index of another version
@@ -174,7 +176,24 @@ func Open(ctx context.Context, path string) (*Index, error) {
 	x := &Index{w: w}
 	if err := x.migrate(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		if !isDamaged(err) {
+			return nil, fmt.Errorf("open index %s: %w", path, err)
+		}
+		// The index is a cache of the disks: a damaged file is kept
+		// aside for whoever wants to look at it, and the next scan
+		// fills a new one.
+		aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("open index %s: %w (and setting it aside: %v)", path, err, rerr)
+		}
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		x, err := Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		x.setAside = aside
+		return x, nil
 	}
 	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(1)"))
 	if err != nil {
@@ -233,6 +252,24 @@ func (x *Index) migrate(ctx context.Context) error {
 	}
 	return tx.Commit()
 }
+
+// isDamaged reports whether err says the file is not an SQLite database
+// or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT).
+func isDamaged(err error) bool {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+		return true
+	}
+	return false
+}
+
+// SetAside returns where Open moved a damaged index file before making a
+// new one, or "" if it did not.
+func (x *Index) SetAside() string { return x.setAside }
 
 func isNoSuchTable(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "no such table")

@@ -1,6 +1,8 @@
 package index
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -124,5 +126,28 @@ func TestRefreshOnlyWhenStale(t *testing.T) {
 	}
 	if err := x.Refresh(ctx); err != nil || albums() != 1 {
 		t.Errorf("refresh after a change: %d albums (%v), want 1", albums(), err)
+	}
+}
+
+// TestOpenDamaged: a file that is not a database is set aside and a new
+// index made (the index is a cache of the disks); the old bytes are kept.
+func TestOpenDamaged(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "index.db")
+	junk := bytes.Repeat([]byte("not a database "), 1000)
+	if err := os.WriteFile(p, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Open(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	aside := x.SetAside()
+	if got, err := os.ReadFile(aside); err != nil || !bytes.Equal(got, junk) {
+		t.Errorf("set aside at %q: %v (same bytes: %v)", aside, err, bytes.Equal(got, junk))
+	}
+	if n, err := x.Count(t.Context(), ""); err != nil || n != 0 {
+		t.Errorf("new index: %d items, %v", n, err)
 	}
 }
