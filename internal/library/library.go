@@ -4,7 +4,7 @@
 // and then opened through an os.Root, which also refuses symlinks that leave
 // the root.
 //
-// It does not index, probe or watch anything (that comes with the index);
+// It does not index, probe or watch anything (package scan does);
 // it lists folders and walks them for playlists on demand.
 package library
 
@@ -18,6 +18,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,10 +39,28 @@ type Tree struct {
 
 type lib struct {
 	name     string
-	root     *os.Root
+	path     string // the folder on disk, as configured
 	dotfiles bool
-	fast     fastOpener // openRegular's fast path, where the OS has one
+	h        atomic.Pointer[handle] // replaced by Reopen
 }
+
+// handle is a library's open folder.
+type handle struct {
+	root *os.Root
+	fast fastOpener // openRegular's fast path, where the OS has one
+}
+
+func (l *lib) handle() *handle { return l.h.Load() }
+
+func openHandle(dir string) (*handle, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &handle{root: root, fast: newFastOpener(dir)}, nil
+}
+
+func (h *handle) close() error { return errors.Join(h.root.Close(), h.fast.close()) }
 
 // Entry is one item of a folder listing.
 type Entry struct {
@@ -66,12 +85,13 @@ func Open(libs []config.Library) (*Tree, error) {
 			t.Close()
 			return nil, fmt.Errorf("library %q is configured twice", l.Name)
 		}
-		root, err := os.OpenRoot(l.Path)
+		h, err := openHandle(l.Path)
 		if err != nil {
 			t.Close()
 			return nil, fmt.Errorf("library %q: %w", l.Name, err)
 		}
-		lb := &lib{name: l.Name, root: root, dotfiles: l.Dotfiles, fast: newFastOpener(l.Path)}
+		lb := &lib{name: l.Name, path: l.Path, dotfiles: l.Dotfiles}
+		lb.h.Store(h)
 		t.libs = append(t.libs, lb)
 		t.byName[l.Name] = lb
 	}
@@ -82,9 +102,43 @@ func Open(libs []config.Library) (*Tree, error) {
 func (t *Tree) Close() error {
 	var errs []error
 	for _, l := range t.libs {
-		errs = append(errs, l.root.Close(), l.fast.close())
+		errs = append(errs, l.handle().close())
 	}
 	return errors.Join(errs...)
+}
+
+// reopenGrace is how long a replaced folder handle stays open for the
+// requests that took it just before (they use it for microseconds).
+const reopenGrace = time.Minute
+
+// Reopen opens a library's folder again if its path now names another
+// folder than the one opened — a disk mounted on the mount point after
+// the server started, a folder deleted and created again — and reports
+// whether it did. Without it, the library would show the old folder (an
+// empty mount point) until a restart.
+func (t *Tree) Reopen(name string) (bool, error) {
+	l, ok := t.byName[name]
+	if !ok {
+		return false, fmt.Errorf("library %q: %w", name, fs.ErrNotExist)
+	}
+	now, err := os.Stat(l.path)
+	if err != nil {
+		return false, fmt.Errorf("library %q: %w", name, err)
+	}
+	old := l.handle()
+	if was, err := old.root.Stat("."); err == nil && os.SameFile(now, was) {
+		return false, nil
+	}
+	h, err := openHandle(l.path)
+	if err != nil {
+		return false, fmt.Errorf("library %q: %w", name, err)
+	}
+	if !l.h.CompareAndSwap(old, h) {
+		h.close() // another Reopen won
+		return false, nil
+	}
+	time.AfterFunc(reopenGrace, func() { old.close() })
+	return true, nil
 }
 
 // Names returns the libraries' names in configuration order.
@@ -163,7 +217,7 @@ func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
 func (l *lib) openRoot(rel string) (*os.File, fs.FileInfo, error) {
 	// O_NONBLOCK: a plain open(2) of a FIFO blocks until a writer comes,
 	// which would hang the request; O_NOCTTY: never adopt a terminal.
-	f, err := l.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := l.handle().root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, nil, classify(err)
 	}
@@ -209,7 +263,7 @@ func (t *Tree) Stat(vpath string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := l.root.Stat(rel)
+	fi, err := l.handle().root.Stat(rel)
 	return fi, classify(err)
 }
 
@@ -222,7 +276,8 @@ func (t *Tree) ReadDir(vpath string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := l.root.Open(rel)
+	root := l.handle().root
+	f, err := root.Open(rel)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -243,7 +298,7 @@ func (t *Tree) ReadDir(vpath string) ([]Entry, error) {
 		}
 		var fi fs.FileInfo
 		if de.Type()&fs.ModeSymlink != 0 {
-			fi, err = l.root.Stat(path.Join(rel, name))
+			fi, err = root.Stat(path.Join(rel, name))
 		} else {
 			fi, err = de.Info()
 		}
@@ -363,7 +418,7 @@ func (t *Tree) isSymlink(vpath string) bool {
 	if err != nil {
 		return true
 	}
-	fi, err := l.root.Lstat(rel)
+	fi, err := l.handle().root.Lstat(rel)
 	return err != nil || fi.Mode()&fs.ModeSymlink != 0
 }
 

@@ -660,3 +660,56 @@ func TestWalkStops(t *testing.T) {
 		})
 	}
 }
+
+// TestReopen: a library folder replaced on disk (a disk mounted on the
+// mount point after start, a folder made again) is opened again, so that
+// the library shows the new folder; an unchanged one is left alone.
+func TestReopen(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "lib")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.mp3"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Open([]config.Library{{Name: "M", Path: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if changed, err := tree.Reopen("M"); changed || err != nil {
+		t.Fatalf("Reopen of an unchanged folder = %v, %v", changed, err)
+	}
+	if err := os.Rename(dir, dir+".before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new.mp3"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Until reopened, the library is the folder it opened.
+	if es, _ := tree.ReadDir("M"); len(es) != 1 || es[0].Name != "old.mp3" {
+		t.Fatalf("before Reopen: %v", es)
+	}
+	if changed, err := tree.Reopen("M"); !changed || err != nil {
+		t.Fatalf("Reopen of a replaced folder = %v, %v", changed, err)
+	}
+	es, err := tree.ReadDir("M")
+	if err != nil || len(es) != 1 || es[0].Name != "new.mp3" {
+		t.Errorf("after Reopen: %v, %v", es, err)
+	}
+	if f, _, err := tree.Open("M/new.mp3"); err != nil {
+		t.Errorf("open after Reopen: %v", err)
+	} else {
+		f.Close()
+	}
+	if changed, err := tree.Reopen("M"); changed || err != nil {
+		t.Errorf("second Reopen = %v, %v", changed, err)
+	}
+	if _, err := tree.Reopen("nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Reopen of an unknown library: %v", err)
+	}
+}

@@ -48,7 +48,8 @@ func (o fastOpener) close() error {
 // openRegular opens the regular file rel (already checked segment by
 // segment) for reading, and describes it.
 func (l *lib) openRegular(rel string) (*os.File, fs.FileInfo, error) {
-	if l.fast.dirfd < 0 {
+	fast := l.handle().fast
+	if fast.dirfd < 0 {
 		return l.openRoot(rel)
 	}
 	how := unix.OpenHow{
@@ -59,7 +60,7 @@ func (l *lib) openRegular(rel string) (*os.File, fs.FileInfo, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Openat2(l.fast.dirfd, rel, &how)
+		fd, err = unix.Openat2(fast.dirfd, rel, &how)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}

@@ -198,6 +198,11 @@ func (s *Scanner) setLibrary(name string) {
 
 // scanLibrary scans one library from its root.
 func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
+	// A disk mounted on the library's folder since it was opened is
+	// what this scan must see. An error here is the offline check's.
+	if changed, _ := s.opts.Tree.Reopen(name); changed {
+		s.log.Info("library folder replaced (mounted?), opened again", "library", name)
+	}
 	known, err := s.opts.Index.Count(ctx, name)
 	if err != nil {
 		return err

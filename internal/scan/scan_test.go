@@ -368,3 +368,43 @@ func TestCancelledScanKeepsWhatItProbed(t *testing.T) {
 		t.Errorf("after a full scan: %d items, %+v", e.count(t), p)
 	}
 }
+
+// TestReplacedRootIsReopened plays a disk unmounted and mounted again on
+// the library's folder: the scan follows the path, not the folder it first
+// opened; the empty mount point makes the library offline with its items
+// kept, and the disk's return brings them back unchanged.
+func TestReplacedRootIsReopened(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	root := filepath.Join(parent, "mnt")
+	put(t, root, "a/1.mp3", mp3File)
+	put(t, root, "a/2.flac", flacFile)
+	e := newEnv(t, root, Options{})
+	e.run(t)
+	// Unmount: the disk's folder goes, an empty mount point stays.
+	if err := os.Rename(root, filepath.Join(parent, "disk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.run(t)
+	if len(p.Errors) == 0 || !strings.Contains(p.Errors[0], "offline") || e.count(t) != 2 {
+		t.Errorf("empty mount point: errors %q, %d items; want offline with 2 kept", p.Errors, e.count(t))
+	}
+	// Mount again.
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(parent, "disk"), root); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.run(t); p.Unchanged != 2 || len(p.Errors) != 0 {
+		t.Errorf("mounted again: %+v, want 2 unchanged and no errors", p)
+	}
+	// And a new file on it is found: the library is the mounted folder.
+	put(t, root, "a/3.mp3", mp3File)
+	if p := e.run(t); p.Probed != 1 || e.count(t) != 3 {
+		t.Errorf("new file: %+v, %d items; want it probed, 3 items", p, e.count(t))
+	}
+}

@@ -37,6 +37,10 @@ func (s *Scanner) Serve(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	// Mounting a disk on a library's folder raises no event: the roots
+	// are checked every rootCheck (two stats per library).
+	roots := time.NewTicker(rootCheck)
+	defer roots.Stop()
 	s.runLogged(ctx)
 	for {
 		select {
@@ -46,6 +50,14 @@ func (s *Scanner) Serve(ctx context.Context) error {
 			s.runLogged(ctx)
 		case <-tick:
 			s.runLogged(ctx)
+		case <-roots.C:
+			for _, name := range s.opts.Tree.Names() {
+				if changed, _ := s.opts.Tree.Reopen(name); changed {
+					s.log.Info("library folder replaced (mounted?), scanning it", "library", name)
+					s.runLogged(ctx)
+					break
+				}
+			}
 		case dirs := <-dirty:
 			s.rescan(ctx, dirs)
 		}
@@ -64,6 +76,10 @@ func (s *Scanner) Start() bool {
 		return false
 	}
 }
+
+// rootCheck is how often Serve checks whether a library's folder was
+// replaced (a disk mounted on it).
+const rootCheck = 30 * time.Second
 
 // progressEvery is how often a running scan logs its progress.
 const progressEvery = 10 * time.Second
