@@ -328,3 +328,35 @@ type QueryError struct {
 }
 
 func (e *QueryError) Error() string { return "bad query: " + e.Msg }
+
+// Rates is what the pacer needs of a file, as the index saw it: the probe's
+// bitrates and duration, the embedded cover's size, and the file's size
+// and time (to tell whether the file is still the one probed).
+type Rates struct {
+	Size       int64
+	ModTime    time.Time
+	Peak, Avg  int64 // bit/s; 0 when unknown
+	Duration   float64
+	CoverBytes int64
+}
+
+// RatesAt returns the Rates of the file at a path inside a library, or
+// ErrNotFound. It is one small indexed query, cheap enough for every
+// stream request.
+func (x *Index) RatesAt(ctx context.Context, library, path string) (Rates, error) {
+	dir, name := splitPath(path)
+	var r Rates
+	var mtime int64
+	err := x.r.QueryRowContext(ctx, `SELECT i.size, i.mtime, i.bitrate_peak, i.bitrate_avg, i.duration, i.cover_size
+		FROM items i JOIN folders f ON f.id = i.folder_id JOIN libraries l ON l.id = f.library_id
+		WHERE l.name = ? AND f.path = ? AND i.name = ?`, library, dir, name).
+		Scan(&r.Size, &mtime, &r.Peak, &r.Avg, &r.Duration, &r.CoverBytes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Rates{}, fmt.Errorf("index: rates of %s/%s: %w", library, path, ErrNotFound)
+	}
+	if err != nil {
+		return Rates{}, fmt.Errorf("index: rates of %s/%s: %w", library, path, err)
+	}
+	r.ModTime = time.Unix(0, mtime)
+	return r, nil
+}

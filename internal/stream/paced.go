@@ -48,6 +48,9 @@ type Who struct {
 	// Download asks for the file at full speed; the caller has checked
 	// that the client may.
 	Download bool
+	// Rate, if not 0, is the file's pace rate in bit/s (PeakRate) as the
+	// caller knows it (the library index); 0: Peaks probes the file.
+	Rate int64
 }
 
 // ServePaced serves f like Serve and paces the body of a GET of an audio
@@ -68,8 +71,8 @@ func (s *Server) ServePaced(w http.ResponseWriter, r *http.Request, f *os.File, 
 		s.Serve(w, r, f, fi)
 		return
 	}
-	bps := int64(0)
-	if s.pacing.Peaks != nil {
+	bps := who.Rate
+	if bps == 0 && s.pacing.Peaks != nil {
 		bps = s.pacing.Peaks.Rate(r.Context(), f, fi)
 	}
 	if bps <= 0 {

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"mustserv/internal/index"
 	"mustserv/internal/library"
+	"mustserv/internal/media"
+	"mustserv/internal/probe"
 	"mustserv/internal/stream"
 )
 
@@ -50,6 +53,8 @@ type streamHandler struct {
 	pace        func(library string) stream.Policy
 	proxies     proxies
 	mayDownload func(*http.Request) bool
+	// index, if not nil, knows files' peak bitrates (indexRate).
+	index *index.Index
 }
 
 func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,12 +88,36 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 		h.st.Serve(w, r, f, fi)
 		return
 	}
-	lib, _, _ := strings.Cut(vpath, "/")
+	lib, rel, _ := strings.Cut(vpath, "/")
 	who := stream.Who{Client: h.proxies.clientString(r), Policy: h.pace(lib)}
 	if r.URL.RawQuery != "" && h.mayDownload != nil && r.URL.Query().Has("download") {
 		who.Download = h.mayDownload(r)
 	}
+	if who.Policy.Enabled && r.Method == http.MethodGet {
+		who.Rate = h.indexRate(r, lib, rel, fi)
+	}
 	h.st.ServePaced(w, r, f, fi, who)
+}
+
+// indexRate is the pace rate of a media file from the index, when the
+// index holds the file as it is now (same size and time): then the first
+// play of a file does not wait for a probe. 0 otherwise.
+func (h *streamHandler) indexRate(r *http.Request, lib, rel string, fi fs.FileInfo) int64 {
+	if h.index == nil {
+		return 0
+	}
+	if k := media.KindOf(fi.Name()); k != media.Audio && k != media.Video {
+		return 0
+	}
+	rt, err := h.index.RatesAt(r.Context(), lib, rel)
+	if err != nil || rt.Size != fi.Size() || !rt.ModTime.Equal(fi.ModTime()) || rt.Peak <= 0 {
+		return 0
+	}
+	rep := &probe.Report{BitratePeak: rt.Peak, BitrateAvg: rt.Avg, Duration: rt.Duration}
+	if rt.CoverBytes > 0 {
+		rep.Cover = &probe.Cover{Size: rt.CoverBytes}
+	}
+	return stream.PeakRate(rep, fi.Size())
 }
 
 //go:embed ui/static

@@ -94,7 +94,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), links: links{covers: opts.Covers != nil}}
 	s.pages = newPages(opts.Index, opts.Scanner, s.links, opts.Logger)
-	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger,
+	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger, index: opts.Index,
 		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload}
 	mux := http.NewServeMux()
 	s.routes(mux)
