@@ -126,6 +126,7 @@ type trackRow struct {
 	Details   string // the item page, or "" outside the index
 	Watch     string // the video page (videos)
 	Playlist  string // the file's own M3U8 (folder pages)
+	Href      string // folder pages: the browse link (folders), else the item page or stream
 	TestID    string // data-testid of the row, if it has one
 }
 
@@ -327,15 +328,11 @@ func folderCrumbs(vpath string) []crumb {
 	return c
 }
 
-// folderRow is one line of a folder listing.
-type folderRow struct {
-	trackRow
-	Href  string // browse link for folders; item page or stream link for files
-	IsDir bool
-}
-
 type folderView struct {
-	Rows    []folderRow
+	// Rows are a folder's entries, with Kind "folder" for its folders.
+	// They are flat (no embedded struct): html/template looks up a field
+	// promoted from an embedded one slowly, and a page has 200 rows.
+	Rows    []trackRow
 	Cover   string
 	Actions setActions
 	Pager   pager
@@ -382,8 +379,7 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 		indexed := p.indexed(r.Context(), segs[0], strings.Join(segs[1:], "/"))
 		for _, e := range entries {
 			ep := escapePath(e.Path)
-			fr := folderRow{IsDir: e.IsDir, trackRow: trackRow{Name: e.Name, Title: e.Name, Kind: e.Kind.String(), Size: e.Size,
-				Playlist: "/playlist/" + ep + ".m3u8"}}
+			fr := trackRow{Name: e.Name, Title: e.Name, Kind: e.Kind.String(), Size: e.Size, Playlist: "/playlist/" + ep + ".m3u8"}
 			switch {
 			case e.IsDir:
 				fr.Href = "/browse/" + ep + "/"
@@ -485,15 +481,16 @@ type artistsView struct {
 	Pager   pager
 }
 
+// artistRow is one artist of a list; flat, as trackRow is.
 type artistRow struct {
-	index.Artist
-	Href, TestID string
+	Name, Href, TestID string
+	Albums, Tracks     int
 }
 
 func artistRows(as []index.Artist, testID string) []artistRow {
 	out := make([]artistRow, len(as))
 	for i, a := range as {
-		out[i] = artistRow{Artist: a, Href: "/artists/" + url.PathEscape(a.ID), TestID: testID}
+		out[i] = artistRow{Name: a.Name, Albums: a.Albums, Tracks: a.Tracks, Href: "/artists/" + url.PathEscape(a.ID), TestID: testID}
 	}
 	return out
 }
