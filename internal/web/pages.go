@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -376,7 +377,12 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 		})
 		from := min((n-1)*folderPerPage, len(entries))
 		entries = entries[from:min(from+folderPerPage, len(entries))]
-		indexed := p.indexed(r.Context(), segs[0], strings.Join(segs[1:], "/"))
+		var indexed map[string]index.Item
+		if slices.ContainsFunc(entries, isMedia) {
+			// A folder of folders (a library's root, an artist's) has
+			// nothing for the index to add.
+			indexed = p.indexed(r.Context(), segs[0], strings.Join(segs[1:], "/"))
+		}
 		for _, e := range entries {
 			ep := escapePath(e.Path)
 			fr := trackRow{Name: e.Name, Title: e.Name, Kind: e.Kind.String(), Size: e.Size, Playlist: "/playlist/" + ep + ".m3u8"}
@@ -387,7 +393,7 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 			default:
 				fr.Href = "/stream/" + ep
 				fr.Stream = fr.Href
-				if e.Kind != media.Audio && e.Kind != media.Video {
+				if !isMedia(e) {
 					fr.Playlist = ""
 					break
 				}
@@ -411,6 +417,11 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 		pg.View = v
 		p.render(w, r, "browse", pg)
 	})
+}
+
+// isMedia reports whether a folder entry is an audio or video file.
+func isMedia(e library.Entry) bool {
+	return !e.IsDir && (e.Kind == media.Audio || e.Kind == media.Video)
 }
 
 // indexed returns the index's items of a folder by file name; nothing when
