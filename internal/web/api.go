@@ -285,11 +285,12 @@ type apiSearch struct {
 
 func handleAPISearch(x *index.Index, l links, log *slog.Logger) http.Handler {
 	return handleAPI(x, log, func(r *http.Request, x *index.Index) (any, error) {
-		q, err := queryOf(r.URL.Query())
+		qv := r.URL.Query()
+		q, err := queryOf(qv)
 		if err != nil {
 			return nil, err
 		}
-		p, err := pageOf(r.URL.Query(), defaultLimit)
+		p, err := pageOf(qv, defaultLimit)
 		if err != nil {
 			return nil, err
 		}

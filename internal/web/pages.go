@@ -559,7 +559,8 @@ type searchView struct {
 // and the answer to the search form without script.
 func handleSearchPage(p *pages) http.Handler {
 	return handleIndexPage(p, func(w http.ResponseWriter, r *http.Request) error {
-		q := strings.TrimSpace(r.URL.Query().Get("q"))
+		qv := r.URL.Query()
+		q := strings.TrimSpace(qv.Get("q"))
 		pg := page{Title: "Search", Section: "search", Query: q}
 		v := searchView{Query: q}
 		if q == "" {
@@ -568,10 +569,10 @@ func handleSearchPage(p *pages) http.Handler {
 			return nil
 		}
 		pg.Title = q + " – Search"
-		if _, err := queryOf(r.URL.Query()); err != nil {
+		if _, err := queryOf(qv); err != nil {
 			return err
 		}
-		n, err := pageParam(r.URL.Query())
+		n, err := pageParam(qv)
 		if err != nil {
 			return err
 		}

@@ -149,11 +149,12 @@ func artistSet(r *http.Request, x *index.Index) (string, []index.Item, error) {
 // searchSet is one page of a search's items, 500 by default (the most
 // the index gives at once): ?q=, ?limit=, ?offset= as for /api/search.
 func searchSet(r *http.Request, x *index.Index) (string, []index.Item, error) {
-	q, err := queryOf(r.URL.Query())
+	qv := r.URL.Query()
+	q, err := queryOf(qv)
 	if err != nil {
 		return "", nil, err
 	}
-	p, err := pageOf(r.URL.Query(), maxLimit)
+	p, err := pageOf(qv, maxLimit)
 	if err != nil {
 		return "", nil, err
 	}
