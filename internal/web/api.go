@@ -89,6 +89,8 @@ func (l links) item(it index.Item) apiItem {
 	return apiItem{Item: it, Stream: l.stream(it.Library, it.Path), Cover: l.cover(it.ID, it.HasCover)}
 }
 
+// items, albums and libraries never return nil: an empty list is [] in
+// JSON, not null.
 func (l links) items(its []index.Item) []apiItem {
 	out := make([]apiItem, len(its))
 	for i, it := range its {
@@ -229,7 +231,7 @@ func libraries(r *http.Request, x *index.Index, l links) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return apiLibraries{Libraries: nonNil(l.libraries(libs))}, nil
+	return apiLibraries{Libraries: l.libraries(libs)}, nil
 }
 
 func handleAPILibraries(x *index.Index, l links, log *slog.Logger) http.Handler {
@@ -255,7 +257,7 @@ func handleAPIBrowse(x *index.Index, l links, log *slog.Logger) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		out := apiListing{Folder: ls.Folder, Folders: make([]apiFolder, len(ls.Folders)), Items: nonNil(l.items(ls.Items))}
+		out := apiListing{Folder: ls.Folder, Folders: make([]apiFolder, len(ls.Folders)), Items: l.items(ls.Items)}
 		for i, f := range ls.Folders {
 			out.Folders[i] = apiFolder{Folder: f, Browse: l.browseAPI(f.Library, f.Path)}
 		}
@@ -299,7 +301,7 @@ func handleAPISearch(x *index.Index, l links, log *slog.Logger) http.Handler {
 			return nil, err
 		}
 		return apiSearch{Query: res.Query, Total: res.Total, Limit: p.Limit, Offset: p.Offset,
-			Items: nonNil(l.items(res.Items)), Albums: nonNil(l.albums(res.Albums)), Artists: nonNil(res.Artists)}, nil
+			Items: l.items(res.Items), Albums: l.albums(res.Albums), Artists: nonNil(res.Artists)}, nil
 	})
 }
 
@@ -320,7 +322,7 @@ func handleAPIAlbums(x *index.Index, l links, log *slog.Logger) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return apiAlbums{Total: total, Limit: p.Limit, Offset: p.Offset, Albums: nonNil(l.albums(as))}, nil
+		return apiAlbums{Total: total, Limit: p.Limit, Offset: p.Offset, Albums: l.albums(as)}, nil
 	})
 }
 
@@ -335,7 +337,7 @@ func handleAPIAlbum(x *index.Index, l links, log *slog.Logger) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return apiAlbumDetail{apiAlbum: l.album(a), Items: nonNil(l.items(its))}, nil
+		return apiAlbumDetail{apiAlbum: l.album(a), Items: l.items(its)}, nil
 	})
 }
 
@@ -372,7 +374,7 @@ func handleAPIArtist(x *index.Index, l links, log *slog.Logger) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return apiArtistDetail{Artist: a, Albums: nonNil(l.albums(albums)), Items: nonNil(l.items(its))}, nil
+		return apiArtistDetail{Artist: a, Albums: l.albums(albums), Items: l.items(its)}, nil
 	})
 }
 
