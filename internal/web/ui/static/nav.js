@@ -71,7 +71,7 @@ export async function go(url, { push = true, focus = true } = {}) {
 function syncHeader(doc) {
   const nav = document.querySelector("header nav");
   const next = doc.querySelector("header nav");
-  if (nav && next) nav.innerHTML = next.innerHTML;
+  if (nav && next) nav.replaceChildren(...next.childNodes);
   const box = document.querySelector("[data-testid=search]");
   const nbox = doc.querySelector("[data-testid=search]");
   if (box && nbox && document.activeElement !== box) box.value = nbox.value;
