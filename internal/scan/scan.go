@@ -228,17 +228,24 @@ func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
 // offline says why a library cannot be scanned now, or "" if it can: its
 // folder is missing, or empty while the index holds items of it (an
 // unmounted disk often leaves an empty mount point).
+//
+// The reason is shown to clients (the home page, /api/libraries), so it
+// names no path on disk; the log has the error itself.
 func (s *Scanner) offline(name string, known int) string {
 	entries, err := s.opts.Tree.ReadDir(name)
-	if err != nil {
-		return err.Error()
-	}
-	if root, ok := s.opts.Roots[name]; ok {
-		if _, err := os.Stat(root); err != nil {
-			return err.Error()
+	if err == nil {
+		if root, ok := s.opts.Roots[name]; ok {
+			_, err = os.Stat(root)
 		}
 	}
-	if len(entries) == 0 && known > 0 {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.log.Warn("library folder missing", "library", name, "err", err)
+		return "its folder is missing"
+	case err != nil:
+		s.log.Warn("library folder unreadable", "library", name, "err", err)
+		return "its folder cannot be read"
+	case len(entries) == 0 && known > 0:
 		return "its folder is empty but the index holds items of it (unmounted?)"
 	}
 	return ""

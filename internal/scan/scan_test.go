@@ -235,6 +235,10 @@ func TestMissingRootKeepsItems(t *testing.T) {
 		if len(p.Errors) == 0 || !strings.Contains(p.Errors[0], "offline") {
 			t.Errorf("%s: errors %q, want the library reported offline", tc.name, p.Errors)
 		}
+		// Clients see these: no path on disk.
+		if strings.Contains(strings.Join(p.Errors, " "), parent) {
+			t.Errorf("%s: errors %q name the folder on disk", tc.name, p.Errors)
+		}
 		if err := tc.bring(); err != nil {
 			t.Fatal(err)
 		}
