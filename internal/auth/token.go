@@ -1,12 +1,13 @@
 // Package auth is MuStServ's authentication: signed tokens for sessions
 // and for stream links that players without a login can use.
 //
-// So far it holds the token format and the key ring, and password hashing
-// (argon2id); issue 6 adds users, sessions and roles. A token carries its claims in the clear and an
-// HMAC-SHA256 by one of the ring's keys, so every node that shares the ring
-// accepts what any of them signed, and rotating the key revokes every token
-// once the previous key's overlap has passed. It does not store sessions,
-// read configuration or speak HTTP.
+// So far it holds the token format, the key ring and password hashing
+// (argon2id); issue 6 adds users, sessions and roles. A token carries its
+// claims in the clear and an HMAC-SHA256 by one of the ring's keys, so
+// every node that shares the ring accepts what any of them signed, and
+// rotating the key revokes every token once the previous key's overlap
+// has passed. It does not store sessions, read configuration or speak
+// HTTP.
 package auth
 
 import (
