@@ -266,6 +266,22 @@ func (x *Index) Artist(ctx context.Context, id string) (Artist, []Album, []Item,
 	return artists[0], albums, items, nil
 }
 
+// ArtistItems returns at most limit of an artist's items (as track or
+// album artist) in one query: those on albums by the albums' year and
+// name, each album's as Album orders them (disc, track, file name); then
+// those on no album, by title.
+func (x *Index) ArtistItems(ctx context.Context, id string, limit int) ([]Item, error) {
+	items, err := x.items(ctx, `WHERE i.id IN (SELECT ia.item_id FROM artists ar
+		JOIN item_artists ia ON ia.artist_id = ar.id WHERE ar.uid = ?)
+		ORDER BY i.album_key = '', a.year, a.name COLLATE NOCASE, a.name, a.uid, i.disc, i.track,
+		CASE WHEN i.album_key != '' OR i.title = '' THEN i.name ELSE i.title END COLLATE NOCASE, i.name, i.uid
+		LIMIT ?`, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("index: items of artist %s: %w", id, err)
+	}
+	return items, nil
+}
+
 // artists reads artists with a WHERE or ORDER BY clause (alias a).
 func (x *Index) artists(ctx context.Context, clause string, args ...any) ([]Artist, error) {
 	rows, err := x.r.QueryContext(ctx, `SELECT a.uid, a.name, a.albums, a.tracks FROM artists a `+clause, args...)

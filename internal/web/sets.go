@@ -17,50 +17,18 @@ import (
 // album, an artist, a search's results. Folder playlists (playlist.go)
 // walk the disk instead and work without an index.
 
-// artistTracks returns an artist's tracks: on each album it appears on (by
-// year, then name) the tracks it plays on, or all of them when it is the
-// album's artist, then its tracks on no album; at most limit.
+// artistTracks returns an artist with its albums and at most limit of its
+// tracks (index.ArtistItems: album by album, then those on no album).
 func artistTracks(ctx context.Context, x *index.Index, id string, limit int) (index.Artist, []index.Album, []index.Item, error) {
-	a, albums, loose, err := x.Artist(ctx, id)
+	a, albums, _, err := x.Artist(ctx, id)
 	if err != nil {
 		return a, nil, nil, err
 	}
-	key := foldName(a.Name)
-	var out []index.Item
-	for _, al := range albums {
-		if len(out) >= limit {
-			break
-		}
-		_, its, err := x.Album(ctx, al.ID)
-		if err != nil {
-			return a, nil, nil, fmt.Errorf("album %s of artist %s: %w", al.ID, id, err)
-		}
-		for _, it := range its {
-			// A compilation it appears on once is not all its own.
-			if hasName(it.Artists, key) || hasName(it.AlbumArtists, key) {
-				out = append(out, it)
-			}
-		}
+	its, err := x.ArtistItems(ctx, id, limit)
+	if err != nil {
+		return a, nil, nil, err
 	}
-	out = append(out, loose...)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return a, albums, out, nil
-}
-
-// foldName compares names as the index does: case-folded, spaces collapsed.
-func foldName(s string) string {
-	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
-}
-
-func hasName(names []string, key string) bool {
-	for _, n := range names {
-		if foldName(n) == key {
-			return true
-		}
-	}
-	return false
+	return a, albums, its, nil
 }
 
 // trackOf is an item as a playlist entry, with an absolute URL.
