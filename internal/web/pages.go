@@ -650,9 +650,14 @@ func handleWatch(tree *library.Tree, p *pages) http.Handler {
 		v := watchView{trackRow: trackRow{Name: fi.Name(), Title: fi.Name(), Kind: media.KindOf(fi.Name()).String(),
 			Size: fi.Size(), Stream: "/stream/" + ep, Playlist: "/playlist/" + ep + ".m3u8"}}
 		if p.x != nil {
-			if it, err := p.x.ItemAt(r.Context(), lib, rel); err == nil {
+			it, err := p.x.ItemAt(r.Context(), lib, rel)
+			switch {
+			case err == nil:
 				ir := p.row(it)
 				v.ID, v.Title, v.Artist, v.Duration, v.Details, v.Cover = ir.ID, ir.Title, ir.Artist, ir.Duration, ir.Details, ir.Cover
+			case !errors.Is(err, index.ErrNotFound):
+				// The page plays without the tags, as folder pages do.
+				p.log.Warn("watch: index", "library", lib, "path", rel, "err", err)
 			}
 		}
 		if v.Cover != "" {
