@@ -63,6 +63,9 @@ func TestSignVerify(t *testing.T) {
 		{"no MAC", tok[:strings.LastIndexByte(tok, '.')], Link, t0, ErrMalformed},
 		{"short MAC", tok[:len(tok)-2], Link, t0, ErrMalformed},
 		{"other version", "v2" + tok[2:], Link, t0, ErrMalformed},
+		// One token, one spelling: base64 decoders skip newlines.
+		{"newline in the MAC", tok[:len(tok)-5] + "\n" + tok[len(tok)-5:], Link, t0, ErrMalformed},
+		{"space in the claims", strings.Replace(tok, ".", ". ", 2), Link, t0, ErrMalformed},
 	} {
 		if _, err := b.Verify(tc.tok, tc.kind, tc.now); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
