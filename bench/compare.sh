@@ -125,7 +125,7 @@ run cat "$media/big.bin" >/dev/null
 ms_port=$(free_port)
 ms_base=http://127.0.0.1:$ms_port/stream/media
 # The access log goes to a file, as nginx's does; stdout only says "serving".
-"$ms_bin" serve --listen "127.0.0.1:$ms_port" --data "$work/data" "$media" \
+"$ms_bin" serve --no-auth --listen "127.0.0.1:$ms_port" --data "$work/data" "$media" \
   >"$work/mustserv.out" 2>"$work/mustserv.log" &
 ms_pid=$!
 wait_http "$ms_base/small.bin" "$ms_pid" || {

@@ -156,7 +156,7 @@ echo "video.ts: peak $v_peak bit/s -> paced at $v_paced B/s after $v_burst B; au
 
 # --- MuStServ: defaults, core 0 ----------------------------------------------
 ms_port=$(free_port)
-taskset -c 0 "$ms_bin" serve --listen "127.0.0.1:$ms_port" --data "$work/data" "$media" \
+taskset -c 0 "$ms_bin" serve --no-auth --listen "127.0.0.1:$ms_port" --data "$work/data" "$media" \
   >"$work/mustserv.out" 2>"$work/mustserv.log" &
 ms_pid=$!
 ms_url=http://127.0.0.1:$ms_port

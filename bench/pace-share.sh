@@ -265,7 +265,7 @@ start_mustserv() {
   local name=$1 addr=$2 conf=$3
   shift 3
   mkdir -p "$res/$name-data"
-  "$@" "$ms_bin" serve --config "$conf" --listen "$addr" --data "$res/$name-data" "$media" \
+  "$@" "$ms_bin" serve --no-auth --config "$conf" --listen "$addr" --data "$res/$name-data" "$media" \
     >"$res/$name-mustserv.out" 2>"$res/$name-mustserv.log" &
   ms_pid=$!
   pids+=" $ms_pid"

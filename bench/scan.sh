@@ -87,7 +87,7 @@ port=$(free_port)
 base=http://127.0.0.1:$port
 
 start() {
-  "$bin" serve --data "$data" --listen "127.0.0.1:$port" "$lib" >>"$logs/server.log" 2>&1 &
+  "$bin" serve --no-auth --data "$data" --listen "127.0.0.1:$port" "$lib" >>"$logs/server.log" 2>&1 &
   pid=$!
   wait_http "$base/healthz" "$pid" || die "server did not start (log: $logs/server.log)"
 }

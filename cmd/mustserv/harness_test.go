@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,7 +213,14 @@ func startRun(t testing.TB, env map[string]string, args ...string) *server {
 	s := &server{Stdout: newURLWriter(), Stderr: newLogBuffer()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	argv := append([]string{"serve", "--data", t.TempDir()}, args...)
+	var argv []string
+	if !slices.Contains(args, "--auth") {
+		// Most tests are about streaming, not accounts: those that are
+		// pass "--auth" (which this removes) to keep accounts on.
+		argv = append([]string{"serve", "--data", t.TempDir(), "--no-auth"}, args...)
+	} else {
+		argv = append([]string{"serve", "--data", t.TempDir()}, slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--auth" })...)
+	}
 	getenv := func(k string) string { return env[k] }
 	go func() { done <- run(ctx, argv, getenv, s.Stdout, s.Stderr) }()
 

@@ -50,7 +50,7 @@ func exitCode(err error) int {
 const usage = `usage: mustserv <command> [arguments]
 
 commands:
-  serve [--config FILE] [--listen ADDR] [--data DIR] [--log-level LEVEL] [DIR...]
+  serve [--config FILE] [--listen ADDR] [--data DIR] [--log-level LEVEL] [--no-auth] [DIR...]
                           serve the configured libraries and each DIR
   scan [--config FILE] [--data DIR] [DIR...]
                           scan the libraries into the index once and exit
@@ -215,9 +215,10 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 	fset := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	file := fset.String("config", "", "configuration `file` (TOML)")
-	listen := new(string)
+	listen, noAuth := new(string), new(bool)
 	if cmd == "serve" {
-		listen = fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000)")
+		listen = fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000 until accounts exist, then :8000)")
+		noAuth = fset.Bool("no-auth", false, "no accounts: anyone who reaches the server may do anything (auth.mode = \"none\")")
 	}
 	data := fset.String("data", "", "data `dir`")
 	level := fset.String("log-level", "", "log `level`: debug, info, warn, error")
@@ -234,6 +235,9 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 	cfg.ApplyEnv(getenv)
 	if *listen != "" {
 		cfg.Server.Listen = *listen
+	}
+	if *noAuth {
+		cfg.Auth.Mode = config.AuthNone
 	}
 	if *data != "" {
 		cfg.Server.DataDir = *data
@@ -364,7 +368,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// No WriteTimeout: it would cut every stream longer than it. The
 		// stream package sets a stall deadline per write instead.
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	ln, err := net.Listen("tcp", cfg.ListenAddr(false))
 	if err != nil {
 		return err
 	}

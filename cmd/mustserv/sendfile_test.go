@@ -44,6 +44,8 @@ func TestSendfileUsed(t *testing.T) {
 	// burst longer than the file, so the test does not wait for the
 	// pace), "Plain" is served by net/http.
 	cfg := writeConfig(t, fmt.Sprintf(`
+[auth]
+mode = "none"
 [[library]]
 name = "Paced"
 path = %[1]s

@@ -107,6 +107,9 @@ listen = "127.0.0.1:0"
 data_dir = %s
 shutdown_grace = %q
 
+[auth]
+mode = "none"
+
 [[library]]
 name = "Big"
 path = %s

@@ -28,7 +28,40 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Pace      Pace      `toml:"pace"`
 	Scan      Scan      `toml:"scan"`
+	Auth      Auth      `toml:"auth"`
+	TLS       TLS       `toml:"tls"`
 	Libraries []Library `toml:"library"`
+}
+
+// Auth holds the settings of accounts, sessions and signed links.
+type Auth struct {
+	// Mode is "accounts" (every request but health checks, login and
+	// signed links needs a user) or "none" (anyone may do anything: for
+	// trusted networks and tests).
+	Mode string `toml:"mode"`
+	// SessionTTL is how long a login lasts without use; a session used
+	// after half of it is renewed.
+	SessionTTL Duration `toml:"session_ttl"`
+	// LinkTTL is how long a signed stream link (in a playlist) works.
+	LinkTTL Duration `toml:"link_ttl"`
+	// KeyOverlap is how long links and sessions signed with a replaced
+	// key keep working after a rotation.
+	KeyOverlap Duration `toml:"key_overlap"`
+	// KeyFile holds the signing keys; empty means keys in data_dir.
+	// Nodes behind one load balancer point at one shared file.
+	KeyFile string `toml:"key_file"`
+}
+
+// AuthNone is Auth.Mode for a server without accounts.
+const AuthNone = "none"
+
+// TLS holds the settings of HTTPS.
+type TLS struct {
+	// Cert and Key are PEM files; both empty means plain HTTP.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// HSTS sends Strict-Transport-Security on HTTPS responses.
+	HSTS bool `toml:"hsts"`
 }
 
 // Scan holds the library scanner's settings.
@@ -43,7 +76,8 @@ type Scan struct {
 
 // Server holds the HTTP server's settings.
 type Server struct {
-	// Listen is the TCP address to listen on.
+	// Listen is the TCP address to listen on. Empty means 127.0.0.1:8000
+	// until accounts exist, then :8000 (ListenAddr).
 	Listen string `toml:"listen"`
 	// DataDir holds the server's state; empty means the user's data
 	// directory ($XDG_DATA_HOME/mustserv or ~/.local/share/mustserv).
@@ -89,7 +123,7 @@ type Library struct {
 func Default() Config {
 	return Config{
 		Server: Server{
-			Listen:            "127.0.0.1:8000",
+			Listen:            "",
 			DataDir:           "",
 			TrustedProxies:    []string{},
 			ReadHeaderTimeout: Duration(10 * time.Second),
@@ -115,8 +149,29 @@ func Default() Config {
 			Interval: Duration(6 * time.Hour),
 			Workers:  0,
 		},
+		Auth: Auth{
+			Mode:       "accounts",
+			SessionTTL: Duration(30 * 24 * time.Hour),
+			LinkTTL:    Duration(7 * 24 * time.Hour),
+			KeyOverlap: Duration(time.Hour),
+			KeyFile:    "",
+		},
+		TLS:       TLS{},
 		Libraries: []Library{},
 	}
+}
+
+// ListenAddr is the address to listen on: Listen, or when it is empty the
+// loopback address until there are accounts to protect the server, then
+// every interface.
+func (c *Config) ListenAddr(haveAccounts bool) string {
+	switch {
+	case c.Server.Listen != "":
+		return c.Server.Listen
+	case haveAccounts && c.Auth.Mode != AuthNone:
+		return ":8000"
+	}
+	return "127.0.0.1:8000"
 }
 
 //go:embed example.toml
@@ -186,8 +241,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 // Validate reports the first setting that cannot work.
 func (c *Config) Validate() error {
 	s := c.Server
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		return fmt.Errorf("server.listen %q: %w", s.Listen, err)
+	if s.Listen != "" {
+		if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+			return fmt.Errorf("server.listen %q: %w", s.Listen, err)
+		}
 	}
 	for _, p := range s.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
@@ -223,6 +280,9 @@ func (c *Config) Validate() error {
 	if c.Scan.Workers < 0 || c.Scan.Workers > 256 {
 		return fmt.Errorf("scan.workers must be 0 (one per CPU) to 256, got %d", c.Scan.Workers)
 	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, l := range c.Libraries {
 		if err := ValidName(l.Name); err != nil {
@@ -240,6 +300,28 @@ func (c *Config) Validate() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+func (c *Config) validateAuth() error {
+	a := c.Auth
+	if a.Mode != "accounts" && a.Mode != AuthNone {
+		return fmt.Errorf("auth.mode %q: want \"accounts\" or \"none\"", a.Mode)
+	}
+	for key, d := range map[string]Duration{
+		"auth.session_ttl": a.SessionTTL,
+		"auth.link_ttl":    a.LinkTTL,
+	} {
+		if d < Duration(time.Minute) {
+			return fmt.Errorf("%s must be at least 1m, got %s", key, d)
+		}
+	}
+	if a.KeyOverlap < 0 {
+		return fmt.Errorf("auth.key_overlap must not be negative, got %s", a.KeyOverlap)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: cert and key are set together or not at all")
 	}
 	return nil
 }

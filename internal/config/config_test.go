@@ -98,6 +98,20 @@ func TestParse(t *testing.T) {
 		{name: "unknown rate above uplink", in: "[pace]\nuplink = \"1Mbit\"\n", wantErr: "exceeds the uplink"},
 		{name: "library override checked", in: "[[library]]\nname = \"a\"\npath = \"/a\"\n[library.pace]\nfactor = 0\n", wantErr: "library \"a\": pace.factor"},
 		{name: "dot library", in: "[[library]]\nname = \"..\"\npath = \"/a\"\n", wantErr: "dot"},
+		{
+			name: "auth and tls",
+			in:   "[auth]\nmode = \"none\"\nlink_ttl = \"2h\"\nkey_file = \"/k\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nhsts = true\n",
+			want: func(c *Config) {
+				c.Auth.Mode = AuthNone
+				c.Auth.LinkTTL = Duration(2 * time.Hour)
+				c.Auth.KeyFile = "/k"
+				c.TLS = TLS{Cert: "c.pem", Key: "k.pem", HSTS: true}
+			},
+		},
+		{name: "bad auth mode", in: "[auth]\nmode = \"open\"\n", wantErr: "auth.mode"},
+		{name: "short session", in: "[auth]\nsession_ttl = \"10s\"\n", wantErr: "auth.session_ttl"},
+		{name: "negative overlap", in: "[auth]\nkey_overlap = \"-1s\"\n", wantErr: "auth.key_overlap"},
+		{name: "cert without key", in: "[tls]\ncert = \"c.pem\"\n", wantErr: "cert and key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +132,27 @@ func TestParse(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		listen, mode string
+		accounts     bool
+		want         string
+	}{
+		{"", "accounts", false, "127.0.0.1:8000"},
+		{"", "accounts", true, ":8000"},
+		{"", AuthNone, true, "127.0.0.1:8000"},
+		{"127.0.0.1:9", "accounts", true, "127.0.0.1:9"},
+		{":9", AuthNone, false, ":9"},
+	} {
+		c := Default()
+		c.Server.Listen, c.Auth.Mode = tt.listen, tt.mode
+		if got := c.ListenAddr(tt.accounts); got != tt.want {
+			t.Errorf("listen %q, mode %s, accounts %v: %q, want %q", tt.listen, tt.mode, tt.accounts, got, tt.want)
+		}
 	}
 }
 
