@@ -72,6 +72,23 @@ CREATE TABLE users (
 	generation INTEGER NOT NULL DEFAULT 1,
 	created    INTEGER NOT NULL
 ) WITHOUT ROWID;
+`, `
+-- Sessions ended before their expiry (logout): kept until they expire.
+CREATE TABLE revoked (
+	id    TEXT PRIMARY KEY,
+	until INTEGER NOT NULL -- Unix seconds
+) WITHOUT ROWID;
+
+-- API keys (app passwords): only a hash of the secret part is kept.
+CREATE TABLE api_keys (
+	id      TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	name    TEXT NOT NULL,
+	hash    BLOB NOT NULL, -- SHA-256 of the secret
+	created INTEGER NOT NULL,
+	used    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX api_keys_user ON api_keys (user_id);
 `}
 
 // OpenStore opens (creating or migrating) the store at path.
@@ -80,7 +97,7 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -121,6 +138,17 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// dataVersion changes when another connection (another process) commits
+// a change to the file. The store has one connection, so it is always
+// asked of the same one, as SQLite requires.
+func (s *Store) dataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("auth: data version: %w", err)
+	}
+	return v, nil
 }
 
 // Close closes the store.

@@ -51,6 +51,12 @@ type Claims struct {
 	// ID names this token, so that one can be revoked alone (a session
 	// after logout) without rotating the key.
 	ID string `json:"id,omitempty"`
+	// User is the ID of the user a link was made for: the link works
+	// while that user exists and may see what it points to.
+	User string `json:"u,omitempty"`
+	// Generation is the user's password generation when a session was
+	// made: a new password ends older sessions.
+	Generation int `json:"g,omitempty"`
 }
 
 // wire is the claims as encoded: the expiry as Unix seconds.
