@@ -30,7 +30,7 @@ type Config struct {
 	Scan      Scan      `toml:"scan"`
 	Auth      Auth      `toml:"auth"`
 	TLS       TLS       `toml:"tls"`
-	Libraries []Library `toml:"library"`
+	Libraries []Library `toml:"library,omitempty"` // omitempty: Save writes no "library = []"
 }
 
 // Auth holds the settings of accounts, sessions and signed links.
