@@ -29,6 +29,9 @@ type Service struct {
 	revoked  map[string]time.Time
 	setup    string // the setup token while there are no users
 
+	setupMu  sync.Mutex // one Setup at a time: the token makes one admin
+	reloadMu sync.Mutex // one reload at a time: an older read never replaces a newer
+
 	// Changes made by another process (`mustserv user` while the server
 	// runs) are noticed through the store's data version, looked at no
 	// more than once per reloadEvery.
@@ -89,6 +92,8 @@ func NewService(ctx context.Context, store *Store, keys *KeyFile, opts ServiceOp
 // reload reads the accounts and revocations again; a setup token is made
 // while there are no users.
 func (s *Service) reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	v, err := s.store.dataVersion(ctx)
 	if err != nil {
 		return err
@@ -173,6 +178,8 @@ func (s *Service) SetupToken() string {
 // Setup creates the first admin if token is the setup token and there
 // are still no users.
 func (s *Service) Setup(ctx context.Context, token, name, password string) (Account, error) {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
 	s.refresh(reloadEvery)
 	s.mu.RLock()
 	want := s.setup
@@ -329,6 +336,8 @@ func (s *Service) revoke(ctx context.Context, c Claims) error {
 	if err := s.store.Revoke(ctx, c.ID, c.Expires); err != nil {
 		return err
 	}
+	s.reloadMu.Lock() // a reload that read the store before the revocation must not drop it
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	s.revoked[c.ID] = c.Expires
 	s.mu.Unlock()
