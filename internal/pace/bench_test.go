@@ -72,3 +72,60 @@ func BenchmarkCopy(b *testing.B) {
 		b.Fatalf("Copy = %d, %v", m, err)
 	}
 }
+
+// BenchmarkAdmit: one op is a stream admitted and released, among 1,000
+// active ones.
+func BenchmarkAdmit(b *testing.B) {
+	p := New(Options{Uplink: 1 << 40})
+	defer p.Close()
+	for i := range 1000 {
+		if _, err := p.Admit(b.Context(), Admission{Client: strconv.Itoa(i), Rate: 1 << 20, Factor: 1.25}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a := Admission{Client: "c", Label: "Music/a.mp3", Rate: 1 << 20, Factor: 1.25, Burst: 8 << 20}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := p.Admit(b.Context(), a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Release()
+	}
+}
+
+// BenchmarkStreams: one op is a snapshot of 10,000 streams, what the
+// paced writes wait for while an admin page polls.
+func BenchmarkStreams(b *testing.B) {
+	p := New(Options{})
+	defer p.Close()
+	for i := range 10000 {
+		if _, err := p.Admit(b.Context(), Admission{Client: strconv.Itoa(i), Label: "Music/a.mp3", Rate: 1 << 20, Factor: 1.25}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(p.Streams()) != 10000 {
+			b.Fatal("streams missing")
+		}
+	}
+}
+
+// BenchmarkStop: one op is Stop of an ID that is not there, among 10,000
+// streams: the longest search.
+func BenchmarkStop(b *testing.B) {
+	p := New(Options{})
+	defer p.Close()
+	for i := range 10000 {
+		if _, err := p.Admit(b.Context(), Admission{Client: strconv.Itoa(i), Rate: 1 << 20, Factor: 1.25}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	id := p.tag + "-0"
+	for b.Loop() {
+		if p.Stop(id) {
+			b.Fatal("stopped a stream that is not there")
+		}
+	}
+}

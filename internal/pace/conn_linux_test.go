@@ -148,3 +148,51 @@ func TestHandStalledClientIsCut(t *testing.T) {
 		t.Errorf("after the cut: %+v", st)
 	}
 }
+
+// TestHandStop: Stop closes a handed stream's real connection, whether
+// the stream waits for its next slice or for its full socket: the client
+// reads a prefix of the body, then the end of the stream.
+func TestHandStop(t *testing.T) {
+	t.Parallel()
+	f, data := tempFile(t, 32<<20)
+	p := New(Options{Stall: time.Minute})
+	defer p.Close()
+	// 1 MiB/s after a 1 MiB burst: 31 s of body left.
+	paced := handOver(t, p, f, Admission{Client: "a", Label: "paced", Rate: 1 << 20, Factor: 1, Burst: 1 << 20}, 0, int64(len(data)))
+	// A burst of the whole file to a client that reads nothing yet: its
+	// socket fills and the stream waits for it (for a minute's stall).
+	full := handOver(t, p, f, Admission{Client: "b", Label: "full", Rate: 1 << 20, Factor: 1, Burst: 32 << 20}, 0, int64(len(data)))
+	if _, err := io.ReadFull(paced, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range p.Streams() {
+		if !p.Stop(st.ID) {
+			t.Errorf("Stop(%q) of %s = false", st.ID, st.Label)
+		}
+	}
+	// Before the clients read on: a client that reads would wake a
+	// stream waiting for its socket, Stop or not. A stream Stop missed
+	// would run for 31 s or a minute.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("stopped streams did not end: %v, %+v", err, p.Stats())
+	}
+	if st := p.Stats(); st.Stopped != 2 || st.Cut != 0 || st.Active != 0 || st.Reserved != 0 {
+		t.Errorf("after Stop: %+v", st)
+	}
+	for i, c := range []net.Conn{paced, full} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("stream %d after Stop: %v", i, err)
+		}
+		if i == 0 {
+			got = append(make([]byte, 1<<20), got...)
+			copy(got, data)
+		}
+		if len(got) >= len(data) || !bytes.Equal(got, data[:len(got)]) {
+			t.Errorf("stream %d: %d bytes before the end, want a prefix of the %d-byte body", i, len(got), len(data))
+		}
+	}
+}

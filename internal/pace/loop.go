@@ -50,6 +50,7 @@ type loop struct {
 
 	mu      sync.Mutex
 	in      []*handed // new streams and those back from await
+	stops   []*handed // streams Stop ended, to be made due at once
 	all     map[*handed]struct{}
 	cutting bool
 	stopped bool
@@ -97,13 +98,13 @@ func (l *loop) add(x *handed) bool {
 func (l *loop) run() {
 	defer close(l.done)
 	var h streamHeap
-	var spare []*handed
+	var spare, spareStops []*handed
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
 		l.mu.Lock()
-		in := l.in
-		l.in = spare[:0]
+		in, stops := l.in, l.stops
+		l.in, l.stops = spare[:0], spareStops[:0]
 		cut, stopped := l.cutting, l.stopped
 		l.mu.Unlock()
 		for _, x := range in {
@@ -119,6 +120,17 @@ func (l *loop) run() {
 		}
 		clear(in)
 		spare = in
+		// A stopped stream in the heap is made due: plan ends it below.
+		// One not in it is in await (Stop interrupted it), on its way
+		// in, or finished.
+		for _, x := range stops {
+			if x.idx >= 0 {
+				x.due = 0
+				heap.Fix(&h, x.idx)
+			}
+		}
+		clear(stops)
+		spareStops = stops
 		if cut {
 			for h.Len() > 0 {
 				l.p.cut.Add(1)
@@ -137,7 +149,12 @@ func (l *loop) run() {
 		now := l.p.now()
 		for h.Len() > 0 && h[0].due <= now+int64(slack) {
 			x := h[0]
-			n, at := l.p.plan(x.s, now, x.left)
+			n, at, stop := l.p.plan(x.s, now, x.left)
+			if stop {
+				heap.Pop(&h)
+				l.finish(x, ErrStopped)
+				continue
+			}
 			if n == 0 {
 				x.due = at
 				heap.Fix(&h, 0)
@@ -190,10 +207,14 @@ func (l *loop) await(x *handed, n int64) {
 		l.p.stalls.Add(1)
 	}
 	if err != nil {
-		// Cut by the stall deadline or by Close; any other error is
-		// the client's leaving.
+		// Cut by the stall deadline, Close or Stop; any other error is
+		// the client's leaving. Stop counts its own.
 		if errors.Is(err, errInterrupted) || errors.Is(err, os.ErrDeadlineExceeded) {
-			l.p.cut.Add(1)
+			if l.p.isStopped(x.s) {
+				err = ErrStopped
+			} else {
+				l.p.cut.Add(1)
+			}
 		}
 		x.err = err
 	}
@@ -240,6 +261,28 @@ func (l *loop) drain(ctx context.Context) error {
 	}
 }
 
+// stopStream ends x, which Stop has marked: one waiting for its socket
+// in await is interrupted and comes back; the loop makes one in its heap
+// due, and plan ends it.
+func (l *loop) stopStream(x *handed) {
+	l.mu.Lock()
+	if _, ok := l.all[x]; !ok {
+		l.mu.Unlock()
+		return // finished already, or never taken (the loop was cutting)
+	}
+	x.out.interrupt()
+	l.stops = append(l.stops, x)
+	l.mu.Unlock()
+	l.poke()
+}
+
+// isStopped reports whether Stop ended s.
+func (p *Pacer) isStopped(s *Stream) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.stopped
+}
+
 // stop cuts every stream and ends the loop once they are gone.
 func (l *loop) stop() {
 	l.mu.Lock()
@@ -255,13 +298,13 @@ func (l *loop) stop() {
 // Hand-over of a stream: the loop sends n body bytes to out.
 func (s *Stream) handTo(out sink, n int64, done func(int64, error)) error {
 	p := s.p
-	l := p.startLoop()
+	x := &handed{s: s, out: out, left: n, size: n, due: p.now(), idx: -1, done: done}
+	l := p.startLoop(x)
 	if l == nil {
 		out.close()
 		s.Release()
 		return ErrClosed
 	}
-	x := &handed{s: s, out: out, left: n, size: n, due: p.now(), idx: -1, done: done}
 	if !l.add(x) {
 		out.close()
 		s.Release()
@@ -270,8 +313,9 @@ func (s *Stream) handTo(out sink, n int64, done func(int64, error)) error {
 	return nil
 }
 
-// startLoop starts the loop on first use; nil once the Pacer is closed.
-func (p *Pacer) startLoop() *loop {
+// startLoop starts the loop on first use and records that x's stream is
+// the loop's (for Streams and Stop); nil once the Pacer is closed.
+func (p *Pacer) startLoop(x *handed) *loop {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -280,6 +324,7 @@ func (p *Pacer) startLoop() *loop {
 	if p.loop == nil {
 		p.loop = newLoop(p)
 	}
+	x.s.h = x
 	return p.loop
 }
 
@@ -317,15 +362,25 @@ func (p *Pacer) Close() {
 
 // Copy sends n bytes from src to w at s's pace, in the caller's goroutine,
 // and then releases s. It is the way for connections the loop cannot take
-// (TLS, HTTP/2); the ledger is the same. It returns early when ctx ends.
+// (TLS, HTTP/2); the ledger is the same. It returns early when ctx ends,
+// and with ErrStopped when Stop ends s.
 func (s *Stream) Copy(ctx context.Context, w io.Writer, src io.Reader, n int64) (int64, error) {
 	defer s.Release()
 	p := s.p
+	stopc := make(chan struct{})
+	p.mu.Lock()
+	if !s.stopped {
+		s.stopc = stopc
+	}
+	p.mu.Unlock()
 	var t *time.Timer
 	var total int64
 	for total < n {
 		now := p.now()
-		k, at := p.plan(s, now, n-total)
+		k, at, stop := p.plan(s, now, n-total)
+		if stop {
+			return total, ErrStopped
+		}
 		if k == 0 {
 			d := time.Duration(at - now)
 			if t == nil {
@@ -336,6 +391,7 @@ func (s *Stream) Copy(ctx context.Context, w io.Writer, src io.Reader, n int64) 
 			}
 			select {
 			case <-t.C:
+			case <-stopc: // plan says so next
 			case <-ctx.Done():
 				return total, ctx.Err()
 			}
