@@ -44,6 +44,12 @@ type Who struct {
 	// Client identifies the client for the per-client limit: a user, or
 	// the address (after trusted proxies).
 	Client string
+	// User is the signed-in user's name, "" when unknown: the admin's
+	// list of streams shows it (pace.StreamInfo.User).
+	User string
+	// Path is the item's virtual path ("Music/a.mp3"), what the admin's
+	// list of streams calls the stream; "" shows the file's name.
+	Path   string
 	Policy Policy
 	// Download asks for the file at full speed; the caller has checked
 	// that the client may.
@@ -79,11 +85,17 @@ func (s *Server) ServePaced(w http.ResponseWriter, r *http.Request, f *os.File, 
 		bps = who.Policy.UnknownRate
 	}
 	rate := max(bps/8, 1)
+	label := who.Path
+	if label == "" {
+		label = fi.Name()
+	}
 	a := pace.Admission{
 		Client: who.Client,
 		Rate:   rate,
 		Factor: who.Policy.Factor,
 		Burst:  int64(float64(rate) * who.Policy.Burst.Seconds()),
+		Label:  label,
+		User:   who.User,
 	}
 	s.serveFile(w, r, f, fi, &pacedBody{pacer: s.pacing.Pacer, admission: a})
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -108,7 +109,7 @@ func TestServePacedHandsOver(t *testing.T) {
 	returned := make(chan struct{}, 1)
 	srv := httptest.NewUnstartedServer(fileHandler(t, dir, func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
 		// 100 kB/s after a 1 s burst: the 4 MiB body takes 40 s.
-		s.ServePaced(w, r, f, fi, Who{Client: "c", Policy: Policy{Enabled: true, Factor: 1, Burst: time.Second, UnknownRate: 800_000}})
+		s.ServePaced(w, r, f, fi, Who{Client: "c", User: "ann", Path: "Films/film.mkv", Policy: Policy{Enabled: true, Factor: 1, Burst: time.Second, UnknownRate: 800_000}})
 		returned <- struct{}{}
 	}))
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return ConnContext(ctx, c) }
@@ -130,6 +131,66 @@ func TestServePacedHandsOver(t *testing.T) {
 	}
 	if st := pacer.Stats(); st.Handed != 1 || st.Reserved != 100_000 {
 		t.Errorf("pacer %+v, want one handed stream reserving 100 kB/s", st)
+	}
+	// The admin's list names the stream by the caller's path and user.
+	if st := pacer.Streams(); len(st) != 1 || st[0].Label != "Films/film.mkv" || st[0].User != "ann" || st[0].Client != "c" || !st[0].Handed {
+		t.Errorf("Streams() = %+v, want the handed Films/film.mkv of ann (client c)", st)
+	}
+}
+
+// TestServePacedStop: the pacer's list names a paced stream by the
+// caller's path (the file's name when it gives none) and user, and Stop
+// ends its body early, handed over or paced in the handler: the client
+// sees a body short of its Content-Length.
+func TestServePacedStop(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big := content(5, 4<<20)
+	writeFile(t, dir, "film.mkv", big, fixtureTime())
+	pacer := pace.New(pace.Options{})
+	s := NewPaced(10*time.Second, Pacing{Pacer: pacer})
+	serve := func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+		// 100 kB/s after a 1 s burst: the 4 MiB body takes 40 s.
+		s.ServePaced(w, r, f, fi, Who{Client: "c", User: "bob", Policy: Policy{Enabled: true, Factor: 1, Burst: time.Second, UnknownRate: 800_000}})
+	}
+	handed := httptest.NewUnstartedServer(fileHandler(t, dir, serve))
+	handed.Config.ConnContext = ConnContext
+	handed.Start()
+	t.Cleanup(handed.Close)
+	copied := httptest.NewServer(fileHandler(t, dir, serve))
+	t.Cleanup(copied.Close)
+	// A stream Stop missed would take 40 s.
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
+
+	for _, tc := range []struct {
+		name   string
+		srv    *httptest.Server
+		handed bool
+	}{{"handed", handed, true}, {"copied", copied, false}} {
+		resp := send(t, client, http.MethodGet, tc.srv.URL+"/film.mkv", nil)
+		if _, err := io.ReadFull(resp.Body, make([]byte, 100_000)); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		st := pacer.Streams()
+		if len(st) != 1 || st[0].Label != "film.mkv" || st[0].User != "bob" || st[0].Handed != tc.handed {
+			t.Fatalf("%s: Streams() = %+v, want film.mkv of bob, handed %v", tc.name, st, tc.handed)
+		}
+		if !pacer.Stop(st[0].ID) {
+			t.Fatalf("%s: Stop = false", tc.name)
+		}
+		rest, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !errors.Is(err, io.ErrUnexpectedEOF) || 100_000+len(rest) >= len(big) {
+			t.Errorf("%s: body after Stop: %d more bytes, %v; want it cut short (unexpected EOF)", tc.name, len(rest), err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := pacer.Shutdown(ctx); err != nil {
+		t.Fatalf("stopped streams did not end: %v", err)
+	}
+	if st := pacer.Stats(); st.Active != 0 || st.Stopped != 2 {
+		t.Errorf("pacer %+v, want both streams stopped and gone", st)
 	}
 }
 
