@@ -35,8 +35,8 @@ type Service struct {
 	// Changes made by another process (`mustserv user` while the server
 	// runs) are noticed through the store's data version, looked at no
 	// more than once per reloadEvery.
-	checkMu    sync.Mutex
-	checked    time.Time
+	checkMu     sync.Mutex
+	checked     time.Time
 	dataVersion int64
 }
 

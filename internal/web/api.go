@@ -438,10 +438,10 @@ func handleScanProgress(s Scanner, log *slog.Logger) http.Handler {
 }
 
 // handleScanStart starts a scan: 202 with the progress, or 409 with it
-// when one is running already. Cross-origin POSTs are refused (403), so
-// another site cannot make a visitor's browser start scans.
+// when one is running already. (Cross-origin POSTs are refused for the
+// whole server, in New.)
 func handleScanStart(s Scanner, log *slog.Logger) http.Handler {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s == nil {
 			writeJSONError(w, r, log, errNoScanner)
 			return
@@ -452,13 +452,12 @@ func handleScanStart(s Scanner, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, r, log, code, s.Progress())
 	})
-	return http.NewCrossOriginProtection().Handler(h)
 }
 
 // handleScanForm is the Rescan button of the home page without script: it
 // starts a scan and sends the browser back home (303: see other).
 func handleScanForm(s Scanner, log *slog.Logger) http.Handler {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s == nil {
 			writeError(w, r, log, errNoScanner)
 			return
@@ -466,5 +465,4 @@ func handleScanForm(s Scanner, log *slog.Logger) http.Handler {
 		s.Start()
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
-	return http.NewCrossOriginProtection().Handler(h)
 }

@@ -16,7 +16,11 @@ import (
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := statusOf(err)
 	logFailure(r, log, code, err)
-	http.Error(w, http.StatusText(code), code)
+	msg := http.StatusText(code)
+	if ae := (*authError)(nil); errors.As(err, &ae) {
+		msg = ae.msg
+	}
+	http.Error(w, msg, code)
 }
 
 // logFailure logs what a client is not told: a 5xx's error.
@@ -30,7 +34,10 @@ func logFailure(r *http.Request, log *slog.Logger, code int, err error) {
 
 func statusOf(err error) int {
 	var qe *index.QueryError
+	var ae *authError
 	switch {
+	case errors.As(err, &ae):
+		return ae.code
 	case errors.Is(err, library.ErrBadPath), errors.Is(err, errBadRequest), errors.As(err, &qe):
 		return http.StatusBadRequest
 	case errors.Is(err, fs.ErrNotExist):
@@ -52,7 +59,10 @@ func statusOf(err error) int {
 func clientMessage(err error, code int) string {
 	var qe *index.QueryError
 	var ue *userError
+	var ae *authError
 	switch {
+	case errors.As(err, &ae):
+		return ae.msg
 	case errors.As(err, &qe):
 		return qe.Msg
 	case errors.As(err, &ue):

@@ -89,12 +89,17 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 		return
 	}
 	lib, rel, _ := strings.Cut(vpath, "/")
-	who := stream.Who{Client: h.proxies.clientString(r), Policy: h.pace(lib)}
+	v := viewerOf(r)
+	who := stream.Who{Client: h.proxies.clientString(r), Policy: h.pace(lib), User: v.Account.Name, Path: vpath}
 	if r.URL.RawQuery != "" && h.mayDownload != nil && r.URL.Query().Has("download") {
 		who.Download = h.mayDownload(r)
 	}
 	if who.Policy.Enabled && r.Method == http.MethodGet {
 		who.Rate = h.indexRate(r, lib, rel, fi)
+		// A signed link may carry a lower rate for its streams.
+		if c := v.rate; c > 0 && (who.Rate == 0 || who.Rate > c) {
+			who.Rate = c
+		}
 	}
 	h.st.ServePaced(w, r, f, fi, who)
 }

@@ -325,3 +325,18 @@ func recoverPanics(next http.Handler, log *slog.Logger) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// headers sets what every response carries: HSTS over HTTPS when
+// configured (over plain HTTP browsers ignore it, and it must not be
+// sent before HTTPS works).
+func (s *Server) headers(next http.Handler) http.Handler {
+	if !s.opts.HSTS {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || strings.HasPrefix(s.proxies.base(r), "https:") {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

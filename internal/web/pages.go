@@ -29,7 +29,7 @@ var templates embed.FS
 
 // views are the page templates; each is parsed with the layout and the
 // shared parts, and defines "main".
-var views = []string{"home", "browse", "albums", "album", "artists", "artist", "search", "item", "watch"}
+var views = []string{"home", "browse", "albums", "album", "artists", "artist", "search", "item", "watch", "login"}
 
 // Page sizes. Every list of the index is paginated, so a page costs the
 // same with 50 items or 50,000 in the library; a folder is listed from the
@@ -81,7 +81,17 @@ type page struct {
 	Query    string // the search box's value
 	Crumbs   []crumb
 	View     any
-	status   int // 0: 200
+	// Bare pages (sign in, setup) have no navigation and no player.
+	Bare   bool
+	User   userView
+	status int // 0: 200
+}
+
+// userView is who the layout shows as signed in.
+type userView struct {
+	Name  string
+	Admin bool
+	Open  bool // authentication is off
 }
 
 // crumb is one link of the breadcrumb trail.
@@ -214,6 +224,8 @@ func securityHeaders(h http.Header) {
 // render writes a page, buffered so that a template error is a clean 500.
 func (p *pages) render(w http.ResponseWriter, r *http.Request, view string, pg page) {
 	pg.HasIndex = p.x != nil
+	v := viewerOf(r)
+	pg.User = userView{Name: v.Account.Name, Admin: v.isAdmin() && !v.open, Open: v.open}
 	var buf bytes.Buffer
 	if err := p.tmpl[view].ExecuteTemplate(&buf, "layout", pg); err != nil {
 		writeError(w, r, p.log, fmt.Errorf("render %s: %w", view, err))
@@ -262,6 +274,8 @@ type homeView struct {
 type scanView struct {
 	Running bool
 	Text    string
+	// CanStart: the viewer may start a scan (an admin).
+	CanStart bool
 }
 
 // scanText says what the scanner does, in one line for people.
@@ -304,7 +318,11 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request, tree *library.Tree)
 		}
 	}
 	var v homeView
+	who := viewerOf(r)
 	for _, name := range tree.Names() {
+		if !who.may(name) {
+			continue
+		}
 		lr := libraryRow{Name: name, Href: "/browse/" + escapePath(name) + "/", Playlist: "/playlist/" + escapePath(name) + ".m3u8"}
 		if l, ok := known[name]; ok {
 			lr.Indexed, lr.Online, lr.Error, lr.Items = true, l.Online, l.Error, l.Items
@@ -313,7 +331,7 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request, tree *library.Tree)
 	}
 	if p.scanner != nil {
 		pr := p.scanner.Progress()
-		v.Scan = &scanView{Running: pr.Running, Text: scanText(pr)}
+		v.Scan = &scanView{Running: pr.Running, Text: scanText(pr), CanStart: who.isAdmin()}
 	}
 	p.render(w, r, "home", page{Title: "Libraries", Section: "home", Crumbs: []crumb{{"Libraries", "/browse/"}}, View: v})
 }

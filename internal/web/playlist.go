@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net/http"
 	"path"
@@ -57,8 +56,10 @@ const maxPlaylistItems = 10000
 
 // handlePlaylist serves /playlist/<virtual path>.<m3u8|pls|xspf>: every
 // playable file at or below the path (a folder, recursively, or one file),
-// with absolute stream URLs as the client reaches this server.
-func handlePlaylist(tree *library.Tree, p proxies, log *slog.Logger) http.Handler {
+// with absolute stream URLs as the client reaches this server, signed for
+// the viewer (Server.signTracks).
+func (s *Server) handlePlaylist() http.Handler {
+	tree, p, log := s.opts.Tree, s.proxies, s.opts.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vpath := r.PathValue("path")
 		ext := path.Ext(vpath)
@@ -77,6 +78,9 @@ func handlePlaylist(tree *library.Tree, p proxies, log *slog.Logger) http.Handle
 		if errors.Is(err, library.ErrTooMany) {
 			log.Warn("playlist cut", "path", vpath, "items", len(tracks))
 			err = nil
+		}
+		if err == nil {
+			err = s.signTracks(r, tracks)
 		}
 		if err != nil {
 			writeError(w, r, log, err)

@@ -5,50 +5,69 @@ import (
 	"strings"
 )
 
-// routes registers every route of the server. Keep these paths stable:
-// players, playlists and other tools hold links to them (docs/api.md).
+// routes registers every route of the server with who may use it. Keep
+// these paths stable: players, playlists and other tools hold links to
+// them (docs/api.md). TestAuthorizationMatrix checks every route here
+// against its table of expected statuses.
 func (s *Server) routes(mux *http.ServeMux) {
 	x, log, tree, l := s.opts.Index, s.opts.Logger, s.opts.Tree, s.links
-	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(s.opts.Ready))
+	handle := func(pattern string, a access, h http.Handler) {
+		rt := route{Pattern: pattern, Access: a, Library: strings.HasSuffix(pattern, "{path...}")}
+		s.routeList = append(s.routeList, rt)
+		mux.Handle(pattern, s.guard(rt, h))
+	}
+	handle("GET /healthz", public, handleHealthz())
+	handle("GET /readyz", public, handleReadyz(s.opts.Ready))
+	handle("GET /static/", public, handleStatic())
+
+	// Signing in.
+	handle("GET /login", public, s.handleLoginPage())
+	handle("POST /login", public, s.handleLogin())
+	handle("POST /logout", public, s.handleLogout())
+	handle("GET /setup", public, s.handleSetupPage())
+	handle("POST /setup", public, s.handleSetup())
+	handle("GET /api/me", member, s.handleMe())
 
 	// Pages.
-	mux.Handle("GET /{$}", handleBrowse(tree, s.pages))
-	mux.Handle("GET /browse/{path...}", handleBrowse(tree, s.pages))
-	mux.Handle("GET /watch/{path...}", handleWatch(tree, s.pages))
-	mux.Handle("GET /albums", handleAlbumsPage(s.pages))
-	mux.Handle("GET /albums/{id}", handleAlbumPage(s.pages))
-	mux.Handle("GET /artists", handleArtistsPage(s.pages))
-	mux.Handle("GET /artists/{id}", handleArtistPage(s.pages))
-	mux.Handle("GET /search", handleSearchPage(s.pages))
-	mux.Handle("GET /items/{id}", handleItemPage(s.pages))
-	mux.Handle("POST /scan", handleScanForm(s.opts.Scanner, log))
-	mux.Handle("GET /static/", handleStatic())
+	handle("GET /{$}", member, handleBrowse(tree, s.pages))
+	handle("GET /browse/{path...}", member, handleBrowse(tree, s.pages))
+	handle("GET /watch/{path...}", member, handleWatch(tree, s.pages))
+	handle("GET /albums", member, handleAlbumsPage(s.pages))
+	handle("GET /albums/{id}", member, handleAlbumPage(s.pages))
+	handle("GET /artists", member, handleArtistsPage(s.pages))
+	handle("GET /artists/{id}", member, handleArtistPage(s.pages))
+	handle("GET /search", member, handleSearchPage(s.pages))
+	handle("GET /items/{id}", member, handleItemPage(s.pages))
+	handle("POST /scan", admin, handleScanForm(s.opts.Scanner, log))
 
 	// Files and folder playlists.
-	mux.Handle("GET /stream/{path...}", s.stream)
-	mux.Handle("GET /playlist/{path...}", handlePlaylist(tree, s.proxies, log))
+	handle("GET /stream/{path...}", linked, s.stream)
+	handle("GET /playlist/{path...}", linked, s.handlePlaylist())
 
 	// The JSON API.
-	mux.Handle("GET /api/libraries", handleAPILibraries(x, l, log))
-	mux.Handle("GET /api/browse/{path...}", handleAPIBrowse(x, l, log))
-	mux.Handle("GET /api/items/{id}", handleAPIItem(x, l, log))
-	mux.Handle("GET /api/search", handleAPISearch(x, l, log))
-	mux.Handle("GET /api/search/{file}", handleSetPlaylist(x, s.proxies, l, log, searchSet))
-	mux.Handle("GET /api/albums", handleAPIAlbums(x, l, log))
-	mux.Handle("GET /api/albums/{id}", handleAPIAlbum(x, l, log))
-	mux.Handle("GET /api/albums/{id}/{file}", handleSetPlaylist(x, s.proxies, l, log, albumSet))
-	mux.Handle("GET /api/artists", handleAPIArtists(x, log))
-	mux.Handle("GET /api/artists/{id}", handleAPIArtist(x, l, log))
-	mux.Handle("GET /api/artists/{id}/{file}", handleSetPlaylist(x, s.proxies, l, log, artistSet))
-	mux.Handle("GET /api/covers/{id}", handleCover(s.opts.Covers, log))
-	mux.Handle("GET /api/scan", handleScanProgress(s.opts.Scanner, log))
-	mux.Handle("POST /api/scan", handleScanStart(s.opts.Scanner, log))
+	handle("GET /api/libraries", member, handleAPILibraries(x, l, log))
+	handle("GET /api/browse/{path...}", member, handleAPIBrowse(x, l, log))
+	handle("GET /api/items/{id}", member, handleAPIItem(x, l, log))
+	handle("GET /api/search", member, handleAPISearch(x, l, log))
+	handle("GET /api/search/{file}", linked, s.handleSetPlaylist(searchSet))
+	handle("GET /api/albums", member, handleAPIAlbums(x, l, log))
+	handle("GET /api/albums/{id}", member, handleAPIAlbum(x, l, log))
+	handle("GET /api/albums/{id}/{file}", linked, s.handleSetPlaylist(albumSet))
+	handle("GET /api/artists", member, handleAPIArtists(x, log))
+	handle("GET /api/artists/{id}", member, handleAPIArtist(x, l, log))
+	handle("GET /api/artists/{id}/{file}", linked, s.handleSetPlaylist(artistSet))
+	handle("GET /api/covers/{id}", member, handleCover(s.opts.Covers, log))
+	handle("GET /api/scan", member, handleScanProgress(s.opts.Scanner, log))
+	handle("POST /api/scan", admin, handleScanStart(s.opts.Scanner, log))
 
 	if s.opts.Metrics != nil {
-		mux.Handle("GET /metrics", s.opts.Metrics)
+		handle("GET /metrics", admin, s.opts.Metrics)
 	}
 }
+
+// streamRoute is the stream's entry in the route table, for the
+// shortcut, which bypasses the mux.
+var streamRoute = route{Pattern: "GET /stream/{path...}", Access: linked, Library: true}
 
 // shortcut sends a GET or HEAD of a clean /stream/ path straight to the
 // stream handler, with the path value the mux would give it, and every
@@ -60,7 +79,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 func (s *Server) shortcut(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rest, ok := streamPath(r); ok {
-			s.stream.serve(w, r, rest)
+			if r, ok := s.admit(w, r, streamRoute, rest); ok {
+				s.stream.serve(w, r, rest)
+			}
 			return
 		}
 		mux.ServeHTTP(w, r)

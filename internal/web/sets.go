@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"math"
 	"net/http"
 	"path"
@@ -71,7 +70,9 @@ type itemSet func(r *http.Request, x *index.Index) (name string, items []index.I
 
 // handleSetPlaylist serves the playlist of a set of index items; the
 // route's {file} must be playlist.m3u8, playlist.pls or playlist.xspf.
-func handleSetPlaylist(x *index.Index, p proxies, l links, log *slog.Logger, set itemSet) http.Handler {
+// Its tracks carry signed links for the viewer (Server.signTracks).
+func (s *Server) handleSetPlaylist(set itemSet) http.Handler {
+	x, p, l, log := s.opts.Index, s.proxies, s.links, s.opts.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		file := r.PathValue("file")
 		ext := path.Ext(file)
@@ -93,6 +94,10 @@ func handleSetPlaylist(x *index.Index, p proxies, l links, log *slog.Logger, set
 		tracks := make([]track, len(items))
 		for i, it := range items {
 			tracks[i] = trackOf(it, base, l)
+		}
+		if err := s.signTracks(r, tracks); err != nil {
+			writeError(w, r, log, err)
+			return
 		}
 		servePlaylist(w, fileName(name)+ext, write, tracks)
 	})

@@ -15,9 +15,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
+	"mustserv/internal/auth"
 	"mustserv/internal/index"
 	"mustserv/internal/library"
 	"mustserv/internal/scan"
@@ -61,6 +63,14 @@ type Options struct {
 	// Covers, if not nil, serves /api/covers/; nil: items carry no cover
 	// URL and the route answers 503.
 	Covers Covers
+	// Auth, if not nil, requires a user (a session, an API key or a signed
+	// link) on every route but the public ones; nil: authentication is
+	// off (auth mode "none") and everyone may do everything.
+	Auth *auth.Service
+	// SessionTTL is the session cookie's lifetime.
+	SessionTTL time.Duration
+	// HSTS sends Strict-Transport-Security on responses over HTTPS.
+	HSTS bool
 }
 
 // Scanner is what the web front end needs of the library scanner.
@@ -85,7 +95,12 @@ type Server struct {
 	pages   *pages
 	links   links
 	handler http.Handler
+	// routeList is every route with its access (routes.go).
+	routeList []route
 }
+
+// Routes lists the routes the server registered, with who may use each.
+func (s *Server) Routes() []route { return slices.Clone(s.routeList) }
 
 // New builds the handler.
 func New(opts Options) *Server {
@@ -99,6 +114,10 @@ func New(opts Options) *Server {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	var h http.Handler = s.shortcut(mux)
+	// Every state-changing request (POST) made by another site's page in
+	// a visitor's browser is refused: CSRF protection for the whole server.
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = s.headers(h)
 	h = recoverPanics(h, opts.Logger)
 	if opts.AccessLog {
 		h = accessLog(h, opts.Logger, s.proxies, opts.AccessLogTo)
