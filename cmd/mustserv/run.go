@@ -54,6 +54,12 @@ commands:
                           serve the configured libraries and each DIR
   scan [--config FILE] [--data DIR] [DIR...]
                           scan the libraries into the index once and exit
+  user add NAME [--role admin|user|guest] [--library NAME]... [--password-file FILE]
+  user passwd NAME [--password-file FILE]
+  user access NAME --role ROLE [--library NAME]...
+  user del NAME | user list
+  user key add NAME LABEL | user key list [NAME] | user key del NAME ID
+                          manage accounts and API keys (the server may run)
   probe [--json] FILE...  print what the probe finds in media files
   config example          print a complete, commented configuration
   config check FILE       validate a configuration file
@@ -71,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "scan":
 		return runScan(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "probe":
@@ -332,6 +340,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		trusted = append(trusted, pr)
 	}
 
+	authSvc, err := openAuth(ctx, cfg, dataDir, log)
+	if err != nil {
+		return err
+	}
+	if authSvc != nil {
+		defer authSvc.Close()
+	} else {
+		log.Warn("authentication is off (auth.mode = \"none\"): anyone who reaches this server can use and administer it")
+	}
+
 	pacer := newPacer(cfg)
 	defer pacer.Close()
 
@@ -355,6 +373,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Scanner:        scanner,
 		Covers: cover.New(cover.Options{Index: idx, Tree: tree, Dir: filepath.Join(dataDir, "covers"),
 			Logger: log}),
+		Auth:       authSvc,
+		SessionTTL: time.Duration(cfg.Auth.SessionTTL),
+		HSTS:       cfg.TLS.HSTS,
 	})
 
 	srv := &http.Server{
@@ -368,21 +389,38 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// No WriteTimeout: it would cut every stream longer than it. The
 		// stream package sets a stall deadline per write instead.
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr(false))
+	ln, err := net.Listen("tcp", cfg.ListenAddr(authSvc != nil && authSvc.Count() > 0))
 	if err != nil {
 		return err
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		// HTTP/2 comes with TLS. Paced streams then pace in their
+		// handlers: the pacer's loop takes over plain TCP connections only.
+		scheme = "https"
+		go func() { serveErr <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key) }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	ready.Store(true)
 
-	url := "http://" + displayAddr(ln.Addr())
+	url := scheme + "://" + displayAddr(ln.Addr())
 	log.Info("serving", "url", url, "libraries", strings.Join(tree.Names(), ","), "data", dataDir, "version", version)
 	libs := "libraries"
 	if len(tree.Names()) == 1 {
 		libs = "library"
 	}
 	fmt.Fprintf(stdout, "mustserv: serving %d %s at %s/\n", len(tree.Names()), libs, url)
+	if authSvc != nil {
+		if tok := authSvc.SetupToken(); tok != "" {
+			// The one secret the log carries on purpose: it works once,
+			// and only while no user exists.
+			setup := url + "/setup?token=" + tok
+			log.Warn("no users yet: open the setup link to create the administrator (or run `mustserv user add NAME --role admin`)", "setup", setup)
+			fmt.Fprintf(stdout, "mustserv: no users yet: create the administrator at %s\n", setup)
+		}
+	}
 
 	select {
 	case err := <-serveErr:
@@ -621,6 +659,8 @@ func newMetrics(p *pace.Pacer, s *scan.Scanner) *metrics.Registry {
 			func(s pace.Stats) int64 { return s.Stalls }},
 		{"mustserv_streams_cut_total", "Paced streams ended by the stall deadline or shutdown.", true,
 			func(s pace.Stats) int64 { return s.Cut }},
+		{"mustserv_streams_stopped_total", "Paced streams stopped by an admin.", true,
+			func(s pace.Stats) int64 { return s.Stopped }},
 	} {
 		fn := func() float64 { return float64(m.value(p.Stats())) }
 		if m.counter {
