@@ -376,6 +376,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:       authSvc,
 		SessionTTL: time.Duration(cfg.Auth.SessionTTL),
 		HSTS:       cfg.TLS.HSTS,
+		// A form's body comes right after its headers.
+		BodyTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
 	})
 
 	srv := &http.Server{

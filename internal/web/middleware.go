@@ -340,3 +340,25 @@ func (s *Server) headers(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// requestBodies bounds what a request's body may cost. A body (forms are
+// the only ones this server takes) must arrive within d, or the
+// connection is dropped: otherwise a POST whose body never comes holds a
+// connection and a goroutine for as long as its client likes, since
+// net/http reads an unread body before answering and read_header_timeout
+// ends with the headers ("R-U-Dead-Yet"). Requests without a body get no
+// read deadline: a stream's background read would hit it and cancel the
+// stream. A chunked request also closes its connection after the answer:
+// RFC 9112 §6.1 requires it when the request had a Content-Length too,
+// which net/http drops before a handler could see it.
+func requestBodies(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && d > 0 {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -71,6 +71,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// HSTS sends Strict-Transport-Security on responses over HTTPS.
 	HSTS bool
+	// BodyTimeout bounds how long a request's body may take to arrive;
+	// 0: no bound.
+	BodyTimeout time.Duration
 }
 
 // Scanner is what the web front end needs of the library scanner.
@@ -118,6 +121,7 @@ func New(opts Options) *Server {
 	// a visitor's browser is refused: CSRF protection for the whole server.
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = s.headers(h)
+	h = requestBodies(h, opts.BodyTimeout)
 	h = recoverPanics(h, opts.Logger)
 	if opts.AccessLog {
 		h = accessLog(h, opts.Logger, s.proxies, opts.AccessLogTo)
