@@ -93,10 +93,16 @@ CREATE INDEX api_keys_user ON api_keys (user_id);
 
 // OpenStore opens (creating or migrating) the store at path.
 func OpenStore(ctx context.Context, path string) (*Store, error) {
+	return OpenStoreDriver(ctx, "sqlite", path)
+}
+
+// OpenStoreDriver is OpenStore through the database/sql driver registered
+// as driver, modernc.org/sqlite's or a wrapper of it (tests see the SQL).
+func OpenStoreDriver(ctx context.Context, driver, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+
+	db, err := sql.Open(driver, "file:"+(&url.URL{Path: path}).EscapedPath()+
 		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
