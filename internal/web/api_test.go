@@ -65,6 +65,12 @@ var indexFiles = []indexFile{
 // would.
 func testIndex(t *testing.T) (*index.Index, *library.Tree) {
 	t.Helper()
+	return testIndexDriver(t, "sqlite")
+}
+
+// testIndexDriver is testIndex through a database/sql driver of choice.
+func testIndexDriver(t *testing.T, driver string) (*index.Index, *library.Tree) {
+	t.Helper()
 	ctx := t.Context()
 	base := t.TempDir()
 	b := &index.Batch{Folders: []index.FolderRecord{{Library: "Videos", Path: "", Cover: "folder.jpg"}}}
@@ -79,7 +85,7 @@ func testIndex(t *testing.T) (*index.Index, *library.Tree) {
 			ModTime: fixedTime, Hash: []byte(f.path), Report: rep})
 	}
 	writeLibrary(t, filepath.Join(base, "Videos"), "folder.jpg")
-	x, err := index.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+	x, err := index.OpenDriver(ctx, driver, filepath.Join(t.TempDir(), "index.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
