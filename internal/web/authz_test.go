@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"mustserv/internal/auth"
+	"mustserv/internal/config"
 	"mustserv/internal/index"
 	"mustserv/internal/scan"
 	"mustserv/internal/stream"
@@ -27,6 +29,8 @@ type authFixture struct {
 	past *auth.Service // the same accounts and keys, signing already expired tokens
 	x    *index.Index
 	logs *logBuffer
+	// adm runs the settings the admin pages change (admin_test.go).
+	adm *fakeAdmin
 	// Accounts: an admin, a user of Music, a user of Videos only.
 	admin, user, videos auth.Account
 	passwords           map[string]string // by user name
@@ -57,7 +61,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Cleanup(func() { svc.Close() })
 		return svc
 	}
-	f := &authFixture{x: x, logs: newLogBuffer(), passwords: map[string]string{
+	f := &authFixture{x: x, logs: newLogBuffer(), adm: newFakeAdmin("Music", "Videos"), passwords: map[string]string{
 		"root": "root password 1", "mel": "mel password 2", "vid": "vid password 3"}}
 	f.svc = open(auth.ServiceOptions{SessionTTL: time.Hour, LinkTTL: time.Hour, KeyOverlap: time.Hour})
 	f.past = open(auth.ServiceOptions{SessionTTL: -time.Minute, LinkTTL: -time.Minute})
@@ -72,7 +76,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	f.web = New(Options{Tree: tree, Stream: stream.New(time.Minute), Index: x,
 		Covers: &fakeCovers{x: x, mime: "image/jpeg"}, Scanner: instantScanner{},
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m 1\n")) }),
-		Auth:    f.svc, SessionTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)), AccessLog: true})
+		Auth:    f.svc, Admin: f.adm, SessionTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)), AccessLog: true})
 	f.srv = httptest.NewServer(f.web)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -195,6 +199,94 @@ var matrix = map[string][10]int{
 	"GET /api/scan":                {401, 401, 200, 200, 200, 200, 401, 401, 401, 401},
 	"POST /api/scan":               {401, 401, 403, 403, 403, 202, 401, 401, 401, 401},
 	"GET /metrics":                 {401, 401, 403, 403, 403, 200, 401, 401, 401, 401},
+
+	// Administration (admin.go): forms answer 303 (done) or, for a new
+	// API key shown once, 200.
+	"GET /admin":                               {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"GET /admin/users":                         {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/users":                        {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /admin/users/{id}":                    {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/users/{id}":                   {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/users/{id}/password":          {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/users/{id}/revoke":            {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/users/{id}/delete":            {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/users/{id}/keys":              {401, 401, 403, 403, 403, 200, 401, 401, 401, 401},
+	"POST /admin/users/{id}/keys/{key}/delete": {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /admin/libraries":                     {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/libraries":                    {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/libraries/{name}/delete":      {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/rescan":                       {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /admin/pacing":                        {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/pacing":                       {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /admin/security":                      {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/security/rotate":              {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /admin/streams":                       {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
+	"POST /admin/streams/{id}/stop":            {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"GET /api/admin/streams":                   {401, 401, 403, 403, 403, 200, 401, 401, 401, 401},
+	// The own account (account.go): every signed-in user, but changes
+	// need a session (an API key gets 403). The password form's new
+	// passwords differ (400): a real change would end the sessions the
+	// later rows use. The key to delete is the user's (mel's): another
+	// user's is as unknown (404).
+	"GET /account":                    {303, 303, 200, 200, 200, 200, 303, 303, 303, 303},
+	"POST /account/password":          {401, 401, 400, 400, 403, 400, 401, 401, 401, 401},
+	"POST /account/keys":              {401, 401, 200, 200, 403, 200, 401, 401, 401, 401},
+	"POST /account/keys/{key}/delete": {401, 401, 404, 303, 403, 404, 401, 401, 401, 401},
+}
+
+// matrixForms are the bodies of the POST rows: a form each route takes.
+var matrixForms = map[string]url.Values{
+	"POST /admin/users": {"name": {"matrix-new"}, "password": {"matrix password"}, "password2": {"matrix password"},
+		"role": {"user"}, "library": {"Music"}},
+	"POST /admin/users/{id}":          {"role": {"user"}, "library": {"Videos"}},
+	"POST /admin/users/{id}/password": {"password": {"new matrix password"}, "password2": {"new matrix password"}},
+	"POST /admin/users/{id}/keys":     {"name": {"matrix"}},
+	"POST /admin/libraries":           {"name": {"Matrix"}, "path": {"/srv/matrix"}},
+	"POST /admin/pacing": {"enabled": {"false", "true"}, "factor": {"1.5"}, "burst": {"8s"}, "window": {"4s"},
+		"uplink": {"100Mbit"}, "per_client": {"0"}, "unknown_rate": {"8Mbit"}, "on_full": {"reject"}},
+	"POST /account/password": {"current": {"not the password"}, "password": {"new password 1"}, "password2": {"new password 2"}},
+	"POST /account/keys":     {"name": {"matrix"}},
+}
+
+// adminTarget is a concrete request of an admin or account route with a
+// path value: a user, key, library or stream made for it alone, so that
+// the admin's change (a deletion) leaves the other rows' accounts alone.
+func adminTarget(t *testing.T, f *authFixture, pattern string) (string, bool) {
+	t.Helper()
+	spare := func() auth.Account {
+		a, err := f.svc.AddUser(t.Context(), "spare-"+rand.Text()[:8], "spare password", auth.User, []string{"Music"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	key := func(user string) string {
+		_, k, err := f.svc.AddAPIKey(t.Context(), user, "spare")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID
+	}
+	switch pattern {
+	case "GET /admin/users/{id}", "POST /admin/users/{id}":
+		return "/admin/users/" + spare().ID, true
+	case "POST /admin/users/{id}/password", "POST /admin/users/{id}/revoke", "POST /admin/users/{id}/delete",
+		"POST /admin/users/{id}/keys":
+		return "/admin/users/" + spare().ID + "/" + pattern[strings.LastIndex(pattern, "/")+1:], true
+	case "POST /admin/users/{id}/keys/{key}/delete":
+		u := spare()
+		return "/admin/users/" + u.ID + "/keys/" + key(u.ID) + "/delete", true
+	case "POST /admin/libraries/{name}/delete":
+		f.adm.mu.Lock()
+		f.adm.cfg.Libraries = append(f.adm.cfg.Libraries, config.Library{Name: "Spare", Path: "/srv/spare"})
+		f.adm.mu.Unlock()
+		return "/admin/libraries/Spare/delete", true
+	case "POST /admin/streams/{id}/stop":
+		return "/admin/streams/s1/stop", true
+	case "POST /account/keys/{key}/delete":
+		return "/account/keys/" + key(f.user.ID) + "/delete", true
+	}
+	return "", false
 }
 
 // matrixTarget is a concrete request of each route: its things are in
@@ -229,6 +321,9 @@ func matrixTarget(t *testing.T, f *authFixture, pattern string) (method, target,
 	}
 	if tg, ok := targets[pattern]; ok {
 		return method, tg[0], tg[1]
+	}
+	if tg, ok := adminTarget(t, f, pattern); ok {
+		return method, tg, tg + "?other"
 	}
 	p = strings.TrimSuffix(p, "{$}")
 	if strings.Contains(p, "{") {
@@ -312,6 +407,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// that the login limits are not what is tested here.
 				h.Set("Content-Type", "application/x-www-form-urlencoded")
 				body = url.Values{"name": {"nobody-" + who}, "password": {"x"}}.Encode()
+			} else if form, ok := matrixForms[rt.Pattern]; ok {
+				h.Set("Content-Type", "application/x-www-form-urlencoded")
+				body = form.Encode()
 			}
 			resp, _ := send(t, f.srv, method, tg, body, h)
 			if resp.StatusCode != want[i] {

@@ -114,7 +114,7 @@ func securityFixture(t *testing.T) *authFixture {
 	}
 	f.web = New(Options{Tree: tree, Stream: stream.New(time.Minute), Index: x,
 		Covers: &fakeCovers{x: x, mime: "image/jpeg"}, Scanner: instantScanner{},
-		Auth: svc, SessionTTL: time.Hour, AccessLog: true,
+		Auth: svc, Admin: newFakeAdmin("Music", "Videos"), SessionTTL: time.Hour, AccessLog: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Logger:         slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.srv = httptest.NewServer(f.web)

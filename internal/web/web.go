@@ -71,6 +71,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// HSTS sends Strict-Transport-Security on responses over HTTPS.
 	HSTS bool
+	// Admin, if not nil, runs the server's settings for the admin pages;
+	// nil: those pages answer 503.
+	Admin Admin
 	// BodyTimeout bounds how long a request's body may take to arrive;
 	// 0: no bound.
 	BodyTimeout time.Duration
