@@ -4,6 +4,7 @@
 // and then opened through an os.Root, which also refuses symlinks that leave
 // the root.
 //
+// The set of libraries can change while requests use it (Tree.Configure).
 // It does not index, probe or watch anything (package scan does);
 // it lists folders and walks them for playlists on demand.
 package library
@@ -18,6 +19,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,8 +33,23 @@ import (
 // empty segments.
 var ErrBadPath = errors.New("bad path")
 
-// Tree is the set of libraries, in configuration order.
+// Tree is the set of libraries, in configuration order. Configure may
+// change the set while requests use it.
 type Tree struct {
+	// set is read by every request without a lock; Configure replaces
+	// it whole, so a request sees the old set or the new, never a mix.
+	set atomic.Pointer[set]
+
+	cfg sync.Mutex // one Configure at a time (it opens folders: slow)
+
+	mu       sync.Mutex // guards the fields below and every change of set or of a handle
+	retiring map[*handle]*time.Timer
+	closed   bool
+}
+
+// set is the libraries served at one time. It is never modified once
+// stored in Tree.set.
+type set struct {
 	libs   []*lib
 	byName map[string]*lib
 }
@@ -75,35 +92,92 @@ type Entry struct {
 // Open opens the root of every library. A library whose folder cannot be
 // opened is an error naming it.
 func Open(libs []config.Library) (*Tree, error) {
-	t := &Tree{byName: make(map[string]*lib, len(libs))}
-	for _, l := range libs {
-		if err := config.ValidName(l.Name); err != nil {
-			t.Close()
-			return nil, fmt.Errorf("library %q: %w", l.Name, err)
-		}
-		if _, dup := t.byName[l.Name]; dup {
-			t.Close()
-			return nil, fmt.Errorf("library %q is configured twice", l.Name)
-		}
-		h, err := openHandle(l.Path)
-		if err != nil {
-			t.Close()
-			return nil, fmt.Errorf("library %q: %w", l.Name, err)
-		}
-		lb := &lib{name: l.Name, path: l.Path, dotfiles: l.Dotfiles}
-		lb.h.Store(h)
-		t.libs = append(t.libs, lb)
-		t.byName[l.Name] = lb
+	t := &Tree{retiring: map[*handle]*time.Timer{}}
+	t.set.Store(&set{byName: map[string]*lib{}})
+	if err := t.Configure(libs); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
-// Close releases the libraries' roots.
+// ErrClosed is returned by Configure once the tree is closed.
+var ErrClosed = errors.New("library tree closed")
+
+// Configure makes the tree serve exactly libs from now on, in their order.
+// A library whose name, folder and dotfiles are unchanged keeps its open
+// folder; a new one, or one whose folder or dotfiles changed, is opened;
+// a removed one is at once unknown, as a name never configured. Requests
+// that found a library just before keep its old folder for reopenGrace,
+// then it is closed.
+//
+// If a name is invalid or given twice, or a folder cannot be opened, the
+// error names the library and the tree is unchanged.
+func (t *Tree) Configure(libs []config.Library) error {
+	t.cfg.Lock()
+	defer t.cfg.Unlock()
+	old := t.set.Load()
+	next := &set{libs: make([]*lib, 0, len(libs)), byName: make(map[string]*lib, len(libs))}
+	var opened []*lib
+	fail := func(err error) error {
+		for _, l := range opened {
+			l.handle().close()
+		}
+		return err
+	}
+	for _, c := range libs {
+		if err := config.ValidName(c.Name); err != nil {
+			return fail(fmt.Errorf("library %q: %w", c.Name, err))
+		}
+		if _, dup := next.byName[c.Name]; dup {
+			return fail(fmt.Errorf("library %q is configured twice", c.Name))
+		}
+		l, ok := old.byName[c.Name]
+		if !ok || l.path != c.Path || l.dotfiles != c.Dotfiles {
+			// A changed library is a new lib, not an edited one:
+			// requests read path and dotfiles without a lock.
+			h, err := openHandle(c.Path)
+			if err != nil {
+				return fail(fmt.Errorf("library %q: %w", c.Name, err))
+			}
+			l = &lib{name: c.Name, path: c.Path, dotfiles: c.Dotfiles}
+			l.h.Store(h)
+			opened = append(opened, l)
+		}
+		next.libs = append(next.libs, l)
+		next.byName[c.Name] = l
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return fail(ErrClosed)
+	}
+	t.set.Store(next)
+	for _, l := range old.libs {
+		if next.byName[l.name] != l {
+			t.retire(l.handle())
+		}
+	}
+	return nil
+}
+
+// Close releases the libraries' roots, and those replaced or removed
+// less than reopenGrace ago. The tree serves nothing afterwards.
 func (t *Tree) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
 	var errs []error
-	for _, l := range t.libs {
+	for _, l := range t.set.Load().libs {
 		errs = append(errs, l.handle().close())
 	}
+	for h, tm := range t.retiring {
+		tm.Stop()
+		errs = append(errs, h.close())
+	}
+	clear(t.retiring)
 	return errors.Join(errs...)
 }
 
@@ -111,13 +185,26 @@ func (t *Tree) Close() error {
 // requests that took it just before (they use it for microseconds).
 const reopenGrace = time.Minute
 
+// retire closes h after reopenGrace. t.mu must be held.
+func (t *Tree) retire(h *handle) {
+	t.retiring[h] = time.AfterFunc(reopenGrace, func() {
+		t.mu.Lock()
+		_, ok := t.retiring[h]
+		delete(t.retiring, h)
+		t.mu.Unlock()
+		if ok { // else Close closed it
+			h.close()
+		}
+	})
+}
+
 // Reopen opens a library's folder again if its path now names another
 // folder than the one opened — a disk mounted on the mount point after
 // the server started, a folder deleted and created again — and reports
 // whether it did. Without it, the library would show the old folder (an
 // empty mount point) until a restart.
 func (t *Tree) Reopen(name string) (bool, error) {
-	l, ok := t.byName[name]
+	l, ok := t.set.Load().byName[name]
 	if !ok {
 		return false, fmt.Errorf("library %q: %w", name, fs.ErrNotExist)
 	}
@@ -133,18 +220,29 @@ func (t *Tree) Reopen(name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("library %q: %w", name, err)
 	}
-	if !l.h.CompareAndSwap(old, h) {
-		h.close() // another Reopen won
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Another Reopen won, or Configure removed or replaced the library
+	// meanwhile (its handle is retired already: this one would leak).
+	if t.closed || t.set.Load().byName[name] != l || !l.h.CompareAndSwap(old, h) {
+		h.close()
 		return false, nil
 	}
-	time.AfterFunc(reopenGrace, func() { old.close() })
+	t.retire(old)
 	return true, nil
+}
+
+// Has reports whether the tree serves a library of that name now.
+func (t *Tree) Has(name string) bool {
+	_, ok := t.set.Load().byName[name]
+	return ok
 }
 
 // Names returns the libraries' names in configuration order.
 func (t *Tree) Names() []string {
-	names := make([]string, len(t.libs))
-	for i, l := range t.libs {
+	libs := t.set.Load().libs
+	names := make([]string, len(libs))
+	for i, l := range libs {
 		names[i] = l.name
 	}
 	return names
@@ -157,7 +255,7 @@ func (t *Tree) resolve(vpath string) (*lib, string, error) {
 	if err := checkSegment(name, false); err != nil {
 		return nil, "", err
 	}
-	l, ok := t.byName[name]
+	l, ok := t.set.Load().byName[name]
 	if !ok {
 		return nil, "", fmt.Errorf("library %q: %w", name, fs.ErrNotExist)
 	}
