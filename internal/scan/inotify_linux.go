@@ -96,6 +96,21 @@ func (n *notifier) dropBelow(wd int32, k dirKey) {
 	}
 }
 
+// dropLibrary forgets every watch of a library (removed, or moved to
+// another folder). Events already read are the pass's to discard.
+func (n *notifier) dropLibrary(library string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for w, d := range n.dirs {
+		if d.library == library {
+			if !n.closed {
+				unix.InotifyRmWatch(n.fd, uint32(w)) // may be gone already
+			}
+			delete(n.dirs, w)
+		}
+	}
+}
+
 // read delivers events to emit until the notifier is closed; errOverflow
 // and read errors go to fail.
 func (n *notifier) read(emit func(event), fail func(error)) {

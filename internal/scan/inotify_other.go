@@ -19,4 +19,5 @@ func newNotifier() (*notifier, error) {
 func (n *notifier) add(string, dirKey) error      { return nil }
 func (n *notifier) len() int                      { return 0 }
 func (n *notifier) close() error                  { return nil }
+func (n *notifier) dropLibrary(string)            {}
 func (n *notifier) read(func(event), func(error)) {}

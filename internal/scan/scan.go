@@ -6,9 +6,10 @@
 //
 // A scan never deletes what it cannot see: an unreadable folder keeps its
 // items, and a library whose root is missing, emptied or vanishes during the
-// scan is marked offline with its items kept until it returns. It does not
-// serve anything (package web does) nor decide how files are named (package
-// library does).
+// scan is marked offline with its items kept until it returns. Only a
+// library removed from the configuration (SetLibraries) loses its items.
+// It does not serve anything (package web does) nor decide how files are
+// named (package library does).
 package scan
 
 import (
@@ -22,7 +23,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -43,6 +43,8 @@ type Options struct {
 	Tree  *library.Tree
 	// Roots maps each library's name to its folder on disk: to check that
 	// a root is still there before removing anything, and to watch it.
+	// They are the libraries the scanner keeps in the index (those of
+	// Tree that are also here), until SetLibraries gives others.
 	Roots map[string]string
 	// Workers probe files in parallel; 0 means GOMAXPROCS (at least 2).
 	Workers int
@@ -63,6 +65,7 @@ type Scanner struct {
 	opts  Options
 	log   *slog.Logger
 	start chan struct{} // Start's requests to Serve
+	wake  chan struct{} // SetLibraries' requests to Serve: scan pending
 
 	mu       sync.Mutex // guards the fields below and the scan itself
 	running  bool
@@ -70,16 +73,31 @@ type Scanner struct {
 	started  time.Time
 	finished time.Time
 	errs     []string
+	pending  map[string]bool // libraries added or moved, to scan
 
 	c atomic.Pointer[counters] // of the running or last full scan
 
-	watch *watcher // nil unless Serve watches
+	// libs is read without a lock by passes (per folder and file);
+	// SetLibraries replaces it while holding gate.
+	libs atomic.Pointer[libSet]
+	// gate is held by every index write about a library, around the
+	// check that the library is still the one the pass began with, and
+	// by SetLibraries while it replaces libs and empties the removed
+	// libraries: so that no result of a pass lands after the removal.
+	gate      sync.Mutex
+	removedAt map[string]uint64 // library → libSet.gen that removed it (under gate)
+	unremoved map[string]bool   // removed libraries RemoveLibrary failed for (under gate)
+
+	watch atomic.Pointer[watcher] // nil unless Serve watches
 
 	// Test hooks: hookProbed runs after each probe of a file, before its
-	// size and time are checked again; hookDone after each scan ("full")
-	// or watcher update ("watch") is written.
+	// size and time are checked again; hookDone after each scan ("full",
+	// or "libraries" of those SetLibraries added or moved) or watcher
+	// update ("watch") is written; hookRescan before a watcher update,
+	// with the folders events named.
 	hookProbed func(vpath string)
 	hookDone   func(kind string)
+	hookRescan func(dirs []dirKey)
 }
 
 // New returns a Scanner; nothing runs until Run or Serve.
@@ -93,10 +111,28 @@ func New(opts Options) *Scanner {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Scanner{opts: opts, log: opts.Logger, start: make(chan struct{}, 1)}
+	s := &Scanner{opts: opts, log: opts.Logger, start: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		pending: map[string]bool{}, removedAt: map[string]uint64{}, unremoved: map[string]bool{}}
 	s.c.Store(&counters{})
+	libs := &libSet{roots: make(map[string]*libRoot, len(opts.Roots))}
+	for name, dir := range opts.Roots {
+		libs.roots[name] = &libRoot{path: dir}
+	}
+	s.libs.Store(libs)
 	return s
 }
+
+// libSet is the libraries the scanner keeps in the index. It is never
+// modified once stored in Scanner.libs.
+type libSet struct {
+	gen   uint64 // SetLibraries calls before this set
+	roots map[string]*libRoot
+}
+
+// libRoot is a library's folder on disk. A library added, or moved to
+// another folder, gets a new one, so that a pass can tell by comparing
+// pointers whether what it found still belongs in the index.
+type libRoot struct{ path string }
 
 // counters count a pass's work.
 type counters struct {
@@ -148,13 +184,34 @@ var ErrRunning = errors.New("a scan is already running")
 
 // Run scans every library once and returns when done (or ctx is
 // cancelled: what was probed so far is kept).
-func (s *Scanner) Run(ctx context.Context) error {
+func (s *Scanner) Run(ctx context.Context) error { return s.run(ctx, nil) }
+
+// run scans the libraries in only (every library when nil) that both the
+// tree and the scanner have, in the tree's order: the index holds what
+// the server would serve.
+func (s *Scanner) run(ctx context.Context, only map[string]bool) error {
 	if !s.begin() {
 		return ErrRunning
 	}
 	defer s.end()
 	var errs []error
+	if err := s.retryRemovals(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	libs := s.libs.Load()
+	var names []string
 	for _, name := range s.opts.Tree.Names() {
+		if libs.roots[name] != nil && (only == nil || only[name]) {
+			names = append(names, name)
+		}
+	}
+	// Asked for by SetLibraries before this scan saw the change: done.
+	s.mu.Lock()
+	for _, name := range names {
+		delete(s.pending, name)
+	}
+	s.mu.Unlock()
+	for _, name := range names {
 		s.setLibrary(name)
 		if err := s.scanLibrary(ctx, name); err != nil {
 			if ctx.Err() != nil {
@@ -198,6 +255,11 @@ func (s *Scanner) setLibrary(name string) {
 
 // scanLibrary scans one library from its root.
 func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
+	libs := s.libs.Load()
+	r := libs.roots[name]
+	if r == nil {
+		return nil // removed since the scan began
+	}
 	// A disk mounted on the library's folder since it was opened is
 	// what this scan must see. An error here is the offline check's.
 	if changed, _ := s.opts.Tree.Reopen(name); changed {
@@ -207,14 +269,17 @@ func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if reason := s.offline(name, known); reason != "" {
+	if reason := s.offline(r, name, known); reason != "" {
+		if !s.opts.Tree.Has(name) || s.libs.Load().roots[name] != r {
+			return nil // removed or moved meanwhile, not offline
+		}
 		s.report("library offline, its items are kept", "library", name, "reason", reason)
-		return s.opts.Index.SetOnline(ctx, name, false, reason)
+		return s.setOnline(ctx, libs, name, false, reason)
 	}
-	if err := s.opts.Index.SetOnline(ctx, name, true, ""); err != nil {
+	if err := s.setOnline(ctx, libs, name, true, ""); err != nil {
 		return err
 	}
-	p := s.newPass(ctx, s.c.Load())
+	p := s.newPass(ctx, s.c.Load(), libs)
 	p.walk(name, "", nil, true)
 	if err := p.finish(); err != nil {
 		return err
@@ -222,7 +287,48 @@ func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return s.opts.Index.Scanned(ctx, name, time.Now())
+	return s.gated(libs, func(v view) error {
+		if !v.keep(name) {
+			s.log.Info("library removed or moved during its scan, what the scan found is dropped", "library", name)
+			return nil
+		}
+		return s.opts.Index.Scanned(ctx, name, time.Now())
+	})
+}
+
+// view is what an index write under the gate may rely on.
+type view struct {
+	s          *Scanner
+	begun, now *libSet // the libraries when the pass began, and now
+}
+
+// keep says whether what a pass found of a library still belongs in the
+// index: the library was neither removed nor moved to another folder
+// since the pass began.
+func (v view) keep(library string) bool {
+	r := v.begun.roots[library]
+	return r != nil && v.now.roots[library] == r
+}
+
+// emptied says whether SetLibraries deleted a library's items since the
+// pass began.
+func (v view) emptied(library string) bool { return v.s.removedAt[library] > v.begun.gen }
+
+// gated runs fn, a write to the index of what a pass that began with libs
+// found, under the gate.
+func (s *Scanner) gated(libs *libSet, fn func(view) error) error {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	return fn(view{s: s, begun: libs, now: s.libs.Load()})
+}
+
+func (s *Scanner) setOnline(ctx context.Context, libs *libSet, name string, online bool, reason string) error {
+	return s.gated(libs, func(v view) error {
+		if !v.keep(name) {
+			return nil
+		}
+		return s.opts.Index.SetOnline(ctx, name, online, reason)
+	})
 }
 
 // offline says why a library cannot be scanned now, or "" if it can: its
@@ -231,12 +337,10 @@ func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
 //
 // The reason is shown to clients (the home page, /api/libraries), so it
 // names no path on disk; the log has the error itself.
-func (s *Scanner) offline(name string, known int) string {
+func (s *Scanner) offline(r *libRoot, name string, known int) string {
 	entries, err := s.opts.Tree.ReadDir(name)
-	if err == nil {
-		if root, ok := s.opts.Roots[name]; ok {
-			_, err = os.Stat(root)
-		}
+	if err == nil && r != nil {
+		_, err = os.Stat(r.path)
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -255,11 +359,14 @@ func (s *Scanner) offline(name string, known int) string {
 // compares them with the index, workers that probe what changed, and one
 // writer that batches the results into the index. Removals wait for the
 // end of the pass, so that a file moved to a folder listed later keeps
-// its ID, and are dropped if the library went away meanwhile.
+// its ID, and are dropped if the library went away meanwhile. What it
+// found of a library that SetLibraries removed or moved since it began is
+// not written (the library's folder would not be the one it listed).
 type pass struct {
-	s   *Scanner
-	ctx context.Context
-	c   *counters
+	s    *Scanner
+	ctx  context.Context
+	c    *counters
+	libs *libSet // when the pass began
 
 	jobs    chan job
 	results chan result
@@ -268,7 +375,7 @@ type pass struct {
 
 	mu            sync.Mutex
 	removes       map[int64]string // items whose files are gone → their library
-	claimed       map[int64]bool   // items taken over by a renamed file
+	claimed       map[int64]string // items taken over by a renamed file → their library
 	removeFolders map[string][]index.FolderRecord
 	libraries     map[string]bool // libraries touched by the pass
 }
@@ -285,13 +392,13 @@ type result struct {
 	folder *index.FolderRecord
 }
 
-func (s *Scanner) newPass(ctx context.Context, c *counters) *pass {
-	p := &pass{s: s, ctx: ctx, c: c,
+func (s *Scanner) newPass(ctx context.Context, c *counters, libs *libSet) *pass {
+	p := &pass{s: s, ctx: ctx, c: c, libs: libs,
 		jobs:          make(chan job, 4*s.opts.Workers),
 		results:       make(chan result, 256),
 		writer:        make(chan error, 1),
 		removes:       map[int64]string{},
-		claimed:       map[int64]bool{},
+		claimed:       map[int64]string{},
 		removeFolders: map[string][]index.FolderRecord{},
 		libraries:     map[string]bool{},
 	}
@@ -303,6 +410,20 @@ func (s *Scanner) newPass(ctx context.Context, c *counters) *pass {
 	return p
 }
 
+// current says whether the pass still scans for library: SetLibraries has
+// not removed it or moved it to another folder since the pass began, and
+// the tree still serves it (the server changes the tree first: a library
+// it no longer serves is about to be removed here too). A pass stops
+// listing and probing the files of a library that is not, quietly, and
+// removes none of its items.
+func (p *pass) current(library string) bool {
+	r := p.libs.roots[library]
+	return r != nil && p.s.libs.Load().roots[library] == r && p.s.opts.Tree.Has(library)
+}
+
+// gated is Scanner.gated for the pass.
+func (p *pass) gated(fn func(view) error) error { return p.s.gated(p.libs, fn) }
+
 // maxDepth bounds folder nesting: deeper folders are reported, not
 // entered (a path that long is near the kernel's limit anyway).
 const maxDepth = 1000
@@ -312,7 +433,7 @@ const maxDepth = 1000
 // ancestors are the folders above it (device and inode), to stop at a
 // symlink loop.
 func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
-	if p.ctx.Err() != nil {
+	if p.ctx.Err() != nil || !p.current(library) {
 		return
 	}
 	s := p.s
@@ -338,6 +459,9 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		ancestors = append(ancestors, id)
 	}
 	entries, err := s.opts.Tree.ReadDir(vpath)
+	if err != nil && !p.current(library) {
+		return // removed meanwhile: not an unreadable folder
+	}
 	if err != nil {
 		// Unreadable (permissions, I/O error, gone meanwhile): keep
 		// whatever the index holds below it.
@@ -349,8 +473,8 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		s.report("index", "err", err)
 		return
 	}
-	if s.watch != nil {
-		s.watch.add(library, dir)
+	if w := s.watch.Load(); w != nil {
+		w.add(p.libs.roots[library], library, dir)
 	}
 	p.send(result{folder: &index.FolderRecord{Library: library, Path: dir, Cover: coverName(entries)}})
 	var subdirs []string
@@ -426,9 +550,14 @@ func (p *pass) finish() error {
 		return errors.Join(err, p.ctx.Err())
 	}
 	s := p.s
-	b := &index.Batch{}
 	gone := map[string]bool{}
 	for library := range p.libraries {
+		if !p.current(library) {
+			// Removed or moved: not offline, and its listings may be
+			// partial.
+			gone[library] = true
+			continue
+		}
 		// A library whose folder went away during the pass (unmounted,
 		// deleted, emptied) keeps everything: its listings may have been
 		// partial.
@@ -436,31 +565,65 @@ func (p *pass) finish() error {
 		if err != nil {
 			return err
 		}
-		if reason := s.offline(library, known); reason != "" {
+		if reason := s.offline(p.libs.roots[library], library, known); reason != "" {
 			s.report("library went offline during the scan, its items are kept", "library", library, "reason", reason)
-			if err := s.opts.Index.SetOnline(p.ctx, library, false, reason); err != nil {
+			if err := s.setOnline(p.ctx, p.libs, library, false, reason); err != nil {
 				return err
 			}
 			gone[library] = true
+		}
+	}
+	return p.gated(func(v view) error {
+		b := &index.Batch{}
+		for library := range p.libraries {
+			if v.keep(library) && !gone[library] {
+				b.RemoveFolders = append(b.RemoveFolders, p.removeFolders[library]...)
+			}
+		}
+		for id, library := range p.removes {
+			if _, claimed := p.claimed[id]; !claimed && !gone[library] && v.keep(library) {
+				b.Removes = append(b.Removes, id)
+			}
+		}
+		slices.Sort(b.Removes)
+		p.c.removed.Add(int64(len(b.Removes)))
+		return s.opts.Index.Apply(p.ctx, b)
+	})
+}
+
+// kept returns what of b still belongs in the index (see view); the
+// writer calls it under the gate.
+func (p *pass) kept(b *index.Batch, v view) *index.Batch {
+	out := &index.Batch{}
+	for _, f := range b.Folders {
+		if v.keep(f.Library) {
+			out.Folders = append(out.Folders, f)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range b.Puts {
+		if !v.keep(r.Library) {
 			continue
 		}
-		b.RemoveFolders = append(b.RemoveFolders, p.removeFolders[library]...)
-	}
-	for id, library := range p.removes {
-		if !p.claimed[id] && !gone[library] {
-			b.Removes = append(b.Removes, id)
+		// The file moved from a library whose items were deleted
+		// since: that row is gone, the file is a new item.
+		if r.Replaces != 0 && v.emptied(p.claimed[r.Replaces]) {
+			r.Replaces = 0
 		}
+		out.Puts = append(out.Puts, r)
 	}
-	slices.Sort(b.Removes)
-	p.c.removed.Add(int64(len(b.Removes)))
-	return s.opts.Index.Apply(p.ctx, b)
+	return out
 }
 
 // work probes queued files.
 func (p *pass) work() {
 	defer p.workers.Done()
 	for j := range p.jobs {
-		rec := p.probe(j)
+		var rec *index.Record
+		if p.current(j.library) {
+			rec = p.probe(j)
+		}
 		p.c.queued.Add(-1)
 		if rec != nil {
 			p.send(result{rec: rec})
@@ -555,12 +718,12 @@ func (p *pass) findMove(rec *index.Record) {
 			continue
 		}
 		p.mu.Lock()
-		free := !p.claimed[c.ID]
-		if free {
-			p.claimed[c.ID] = true
+		_, taken := p.claimed[c.ID]
+		if !taken {
+			p.claimed[c.ID] = c.Library
 		}
 		p.mu.Unlock()
-		if free {
+		if !taken {
 			rec.Replaces = c.ID
 			return
 		}
@@ -584,7 +747,8 @@ func (p *pass) write() {
 		}
 		// Written even when ctx is cancelled, so that a cancelled scan
 		// keeps what it probed.
-		if err := p.s.opts.Index.Apply(context.WithoutCancel(p.ctx), b); err != nil && firstErr == nil {
+		err := p.gated(func(v view) error { return p.s.opts.Index.Apply(context.WithoutCancel(p.ctx), p.kept(b, v)) })
+		if err != nil && firstErr == nil {
 			firstErr = err
 		}
 		b = &index.Batch{}
@@ -695,13 +859,4 @@ func joinPath(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
-}
-
-// diskPath is where a library's folder is on disk.
-func (s *Scanner) diskPath(library, dir string) (string, bool) {
-	root, ok := s.opts.Roots[library]
-	if !ok {
-		return "", false
-	}
-	return filepath.Join(root, filepath.FromSlash(dir)), true
 }

@@ -50,16 +50,23 @@ func put(t *testing.T, root, rel, src string) {
 	}
 }
 
-// env is a library "Music" at root, an index and a scanner over them.
+// env is a library "Music" at root (or the libraries given), an index
+// and a scanner over them.
 type env struct {
 	root string
+	tree *library.Tree
 	idx  *index.Index
 	s    *Scanner
 }
 
 func newEnv(t *testing.T, root string, opts Options) *env {
 	t.Helper()
-	tree, err := library.Open([]config.Library{{Name: "Music", Path: root}})
+	return newEnvLibs(t, opts, config.Library{Name: "Music", Path: root})
+}
+
+func newEnvLibs(t *testing.T, opts Options, libs ...config.Library) *env {
+	t.Helper()
+	tree, err := library.Open(libs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +77,11 @@ func newEnv(t *testing.T, root string, opts Options) *env {
 	}
 	t.Cleanup(func() { idx.Close() })
 	opts.Index, opts.Tree = idx, tree
-	opts.Roots = map[string]string{"Music": root}
-	return &env{root: root, idx: idx, s: New(opts)}
+	opts.Roots = map[string]string{}
+	for _, l := range libs {
+		opts.Roots[l.Name] = l.Path
+	}
+	return &env{root: libs[0].Path, tree: tree, idx: idx, s: New(opts)}
 }
 
 func (e *env) run(t *testing.T) Progress {

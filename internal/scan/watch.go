@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -14,7 +16,8 @@ import (
 
 // Serve keeps the index current until ctx is done: a full scan at once,
 // then the folders that change (when watching), a full scan every
-// Interval, and one whenever Start asks.
+// Interval, one whenever Start asks, and a scan of the libraries
+// SetLibraries adds or moves.
 func (s *Scanner) Serve(ctx context.Context) error {
 	var dirty <-chan map[dirKey]bool
 	if s.opts.Watch {
@@ -22,13 +25,14 @@ func (s *Scanner) Serve(ctx context.Context) error {
 		if err != nil {
 			s.report("cannot watch folders, changes show at the next rescan", "err", err)
 		} else {
-			s.mu.Lock()
-			s.watch = w
-			s.mu.Unlock()
+			s.watch.Store(w)
 			ch := make(chan map[dirKey]bool)
 			dirty = ch
 			go w.run(ctx, ch)
-			defer w.close()
+			defer func() {
+				s.watch.Store(nil)
+				w.close()
+			}()
 		}
 	}
 	var tick <-chan time.Time
@@ -41,20 +45,22 @@ func (s *Scanner) Serve(ctx context.Context) error {
 	// are checked every rootCheck (two stats per library).
 	roots := time.NewTicker(rootCheck)
 	defer roots.Stop()
-	s.runLogged(ctx)
+	s.runLogged(ctx, nil)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.start:
-			s.runLogged(ctx)
+			s.runLogged(ctx, nil)
 		case <-tick:
-			s.runLogged(ctx)
+			s.runLogged(ctx, nil)
+		case <-s.wake:
+			s.runPending(ctx)
 		case <-roots.C:
 			for _, name := range s.opts.Tree.Names() {
 				if changed, _ := s.opts.Tree.Reopen(name); changed {
 					s.log.Info("library folder replaced (mounted?), scanning it", "library", name)
-					s.runLogged(ctx)
+					s.runLogged(ctx, nil)
 					break
 				}
 			}
@@ -84,9 +90,16 @@ const rootCheck = 30 * time.Second
 // progressEvery is how often a running scan logs its progress.
 const progressEvery = 10 * time.Second
 
-// runLogged runs a full scan and logs its progress and outcome.
-func (s *Scanner) runLogged(ctx context.Context) {
-	s.log.Info("scan started")
+// runLogged runs a scan of the libraries in only (a full scan when nil)
+// and logs its progress and outcome.
+func (s *Scanner) runLogged(ctx context.Context, only map[string]bool) {
+	kind := "full"
+	var libs []any
+	if only != nil {
+		kind = "libraries"
+		libs = []any{"libraries", slices.Sorted(maps.Keys(only))}
+	}
+	s.log.Info("scan started", libs...)
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(progressEvery)
@@ -102,14 +115,14 @@ func (s *Scanner) runLogged(ctx context.Context) {
 			}
 		}
 	}()
-	err := s.Run(ctx)
+	err := s.run(ctx, only)
 	close(done)
 	// A scan leaves megabytes of garbage (reports, batches, SQLite's
 	// statements); give it back now rather than over minutes, so that an
 	// idle server is small.
 	debug.FreeOSMemory()
 	if s.hookDone != nil {
-		s.hookDone("full")
+		s.hookDone(kind)
 	}
 	p := s.Progress()
 	attrs := []any{"files", p.Files, "probed", p.Probed, "unchanged", p.Unchanged, "failed", p.Failed,
@@ -132,8 +145,11 @@ func (s *Scanner) rescan(ctx context.Context, dirs map[dirKey]bool) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b dirKey) int { return cmp.Or(cmp.Compare(a.library, b.library), cmp.Compare(a.dir, b.dir)) })
+	if s.hookRescan != nil {
+		s.hookRescan(keys)
+	}
 	c := &counters{}
-	p := s.newPass(ctx, c)
+	p := s.newPass(ctx, c, s.libs.Load())
 	for _, k := range keys {
 		vpath := k.library
 		if k.dir != "" {
@@ -188,23 +204,30 @@ func newWatcher(s *Scanner) (*watcher, error) {
 
 func (w *watcher) close() { w.n.close() }
 
-// add watches a library's folder. Adding a folder that is watched already
-// changes nothing (one system call per folder and scan).
-func (w *watcher) add(library, dir string) {
-	p, ok := w.s.diskPath(library, dir)
-	if !ok {
-		return
-	}
+// add watches a folder of a library whose folder on disk is r. Adding a
+// folder that is watched already changes nothing (one system call per
+// folder and scan). A library removed or moved since r was taken is not
+// watched: checked under w.mu, which drop takes after SetLibraries
+// changed the libraries, so a pass cannot add back what drop removed.
+func (w *watcher) add(r *libRoot, library, dir string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.full {
+	if w.full || r == nil || w.s.libs.Load().roots[library] != r {
 		return
 	}
+	p := filepath.Join(r.path, filepath.FromSlash(dir))
 	if err := w.n.add(p, dirKey{library, dir}); errors.Is(err, syscall.ENOSPC) {
 		w.full = true
 		w.s.report("too many folders to watch (raise fs.inotify.max_user_watches); the rest show changes at the next rescan",
 			"watched", w.n.len())
 	}
+}
+
+// drop stops watching a library's folders.
+func (w *watcher) drop(library string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n.dropLibrary(library)
 }
 
 // run collects the folders events touch and hands them to out once events
