@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -212,17 +213,29 @@ func runConfig(args []string, stdout, stderr io.Writer) error {
 	return usageError{"usage: mustserv config example | mustserv config check FILE"}
 }
 
-// loadServeConfig builds the configuration: defaults, then the file, then
-// MUSTSERV_* variables, then flags, then folders named on the command line.
-func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
-	return loadConfig("serve", args, getenv, stderr)
+// configFile is the configuration file the admin pages write back to
+// when the server was started without --config: in the data folder, and
+// read from there at the next start.
+const configFile = "mustserv.toml"
+
+// configSource is where the running configuration comes from: a file
+// (which the admin pages rewrite) and what is laid over it.
+type configSource struct {
+	// file is the configuration file; with no --config, configFile in
+	// the data folder, which may not exist yet.
+	file string
+	// overlay lays the environment, the flags and the folders named on
+	// the command line over a file's settings and validates the result.
+	overlay func(config.Config) (config.Config, error)
 }
 
-// loadConfig is loadServeConfig for command cmd ("scan" has no --listen).
-func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+// loadConfig builds the configuration of command cmd ("scan" has no
+// --listen): defaults, then the file, then MUSTSERV_* variables, then
+// flags, then folders named on the command line; with its source.
+func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, configSource, error) {
 	fset := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	file := fset.String("config", "", "configuration `file` (TOML)")
+	file := fset.String("config", "", "configuration `file` (TOML); default: "+configFile+" in the data dir, if there is one")
 	listen, noAuth := new(string), new(bool)
 	if cmd == "serve" {
 		listen = fset.String("listen", "", "listen `address`, e.g. :8000 (default 127.0.0.1:8000 until accounts exist, then :8000)")
@@ -231,39 +244,61 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 	data := fset.String("data", "", "data `dir`")
 	level := fset.String("log-level", "", "log `level`: debug, info, warn, error")
 	if err := fset.Parse(args); err != nil {
-		return config.Config{}, usageError{err.Error()}
+		return config.Config{}, configSource{}, usageError{err.Error()}
 	}
-	cfg := config.Default()
-	if *file != "" {
-		var err error
-		if cfg, err = config.Load(*file); err != nil {
-			return config.Config{}, err
-		}
-	}
-	cfg.ApplyEnv(getenv)
-	if *listen != "" {
-		cfg.Server.Listen = *listen
-	}
-	if *noAuth {
-		cfg.Auth.Mode = config.AuthNone
-	}
-	if *data != "" {
-		cfg.Server.DataDir = *data
-	}
-	if *level != "" {
-		cfg.Log.Level = *level
-	}
+	var dirs []config.Library
 	for _, dir := range fset.Args() {
 		l, err := config.LibraryFromDir(dir)
 		if err != nil {
+			return config.Config{}, configSource{}, err
+		}
+		dirs = append(dirs, l)
+	}
+	src := configSource{file: *file, overlay: func(cfg config.Config) (config.Config, error) {
+		cfg.ApplyEnv(getenv)
+		if *listen != "" {
+			cfg.Server.Listen = *listen
+		}
+		if *data != "" {
+			cfg.Server.DataDir = *data
+		}
+		if *level != "" {
+			cfg.Log.Level = *level
+		}
+		if *noAuth {
+			cfg.Auth.Mode = config.AuthNone
+		}
+		cfg.Libraries = append(slices.Clone(cfg.Libraries), dirs...)
+		if err := cfg.Validate(); err != nil {
 			return config.Config{}, err
 		}
-		cfg.Libraries = append(cfg.Libraries, l)
+		return cfg, nil
+	}}
+	base := config.Default()
+	if src.file == "" {
+		// The data folder's own file, if the admin pages wrote one.
+		cfg, err := src.overlay(base)
+		if err != nil {
+			return config.Config{}, configSource{}, err
+		}
+		dataDir, err := cfg.Server.ResolveDataDir(getenv)
+		if err != nil {
+			return config.Config{}, configSource{}, err
+		}
+		src.file = filepath.Join(dataDir, configFile)
+		if _, err := os.Stat(src.file); err != nil {
+			return cfg, src, nil
+		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return config.Config{}, err
+	base, err := config.Load(src.file)
+	if err != nil {
+		return config.Config{}, configSource{}, err
 	}
-	return cfg, nil
+	cfg, err := src.overlay(base)
+	if err != nil {
+		return config.Config{}, configSource{}, err
+	}
+	return cfg, src, nil
 }
 
 // newLogger returns the server's logger, writing slog text lines to w
@@ -289,7 +324,7 @@ const (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadServeConfig(args, getenv, stderr)
+	cfg, src, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -353,6 +388,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pacer := newPacer(cfg)
 	defer pacer.Close()
 
+	pols := newPolicySet(cfg)
 	var ready atomic.Bool
 	handler := web.New(web.Options{
 		Tree: tree,
@@ -360,7 +396,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			Pacer: pacer,
 			Peaks: stream.NewPeaks(time.Duration(cfg.Pace.Window), 0),
 		}),
-		Pace:           policies(cfg),
+		Pace:           pols.of,
 		Cache:          stream.NewCache(stream.CacheLimits{}),
 		Logger:         log,
 		Ready:          &ready,
@@ -376,6 +412,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:       authSvc,
 		SessionTTL: time.Duration(cfg.Auth.SessionTTL),
 		HSTS:       cfg.TLS.HSTS,
+		Admin:      newAdminHost(src, cfg, tree, scanner, pacer, pols, log),
 		// A form's body comes right after its headers.
 		BodyTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
 	})
@@ -413,7 +450,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(tree.Names()) == 1 {
 		libs = "library"
 	}
-	fmt.Fprintf(stdout, "mustserv: serving %d %s at %s/\n", len(tree.Names()), libs, url)
+	// Before the serving line, which tests (and scripts) wait for.
 	if authSvc != nil {
 		if tok := authSvc.SetupToken(); tok != "" {
 			// The one secret the log carries on purpose: it works once,
@@ -423,6 +460,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stdout, "mustserv: no users yet: create the administrator at %s\n", setup)
 		}
 	}
+	fmt.Fprintf(stdout, "mustserv: serving %d %s at %s/\n", len(tree.Names()), libs, url)
 
 	select {
 	case err := <-serveErr:
@@ -475,7 +513,7 @@ func newScanner(cfg config.Config, tree *library.Tree, idx *index.Index, log *sl
 // stderr (one updating line on a terminal, a line every few seconds
 // otherwise), and prints the outcome.
 func runScan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("scan", args, getenv, stderr)
+	cfg, _, err := loadConfig("scan", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -596,15 +634,6 @@ func newPacer(cfg config.Config) *pace.Pacer {
 		Queue:     cfg.Pace.OnFull == "queue",
 		Stall:     time.Duration(cfg.Server.WriteStall),
 	})
-}
-
-// policies returns the pacing policy of each library.
-func policies(cfg config.Config) func(lib string) stream.Policy {
-	m := map[string]stream.Policy{}
-	for _, l := range cfg.Libraries {
-		m[l.Name] = policyOf(cfg.PaceFor(l.Name))
-	}
-	return func(lib string) stream.Policy { return m[lib] }
 }
 
 // policyOf turns a library's pacing settings into stream's.
