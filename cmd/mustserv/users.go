@@ -38,7 +38,11 @@ func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.
 	if cfg.Auth.Mode == config.AuthNone {
 		return nil, nil
 	}
-	store, err := auth.OpenStore(ctx, filepath.Join(dataDir, stateFile))
+	path := cfg.Auth.StateFile
+	if path == "" {
+		path = filepath.Join(dataDir, stateFile)
+	}
+	store, err := auth.OpenStore(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +133,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		cfg.Server.DataDir = u.data
 	}
 	cfg.Auth.Mode = "accounts" // the file is managed even if the server runs without
+	// The data folder is needed only for what the config does not place.
 	dataDir, err := cfg.Server.ResolveDataDir(getenv)
-	if err != nil {
+	if err != nil && (cfg.Auth.StateFile == "" || cfg.Auth.KeyFile == "") {
 		return err
 	}
 	svc, err := openAuth(ctx, cfg, dataDir, nil)

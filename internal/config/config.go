@@ -50,6 +50,9 @@ type Auth struct {
 	// KeyFile holds the signing keys; empty means keys in data_dir.
 	// Nodes behind one load balancer point at one shared file.
 	KeyFile string `toml:"key_file"`
+	// StateFile is the accounts database; empty means state.db in
+	// data_dir. Nodes on one machine (or one local disk) may share it.
+	StateFile string `toml:"state_file"`
 }
 
 // AuthNone is Auth.Mode for a server without accounts.
@@ -155,6 +158,7 @@ func Default() Config {
 			LinkTTL:    Duration(7 * 24 * time.Hour),
 			KeyOverlap: Duration(time.Hour),
 			KeyFile:    "",
+			StateFile:  "",
 		},
 		TLS:       TLS{},
 		Libraries: []Library{},

@@ -59,6 +59,7 @@ func everything() Config {
 			LinkTTL:    Duration(time.Minute),
 			KeyOverlap: 0,
 			KeyFile:    `C:\keys\"signing".keys`,
+			StateFile:  "/var/lib/mustserv/state.db",
 		},
 		TLS: TLS{Cert: "/etc/ssl/cert\twith tab.pem", Key: "/etc/ssl/ключ.pem", HSTS: true},
 		Libraries: []Library{
