@@ -32,6 +32,7 @@ func TestAdminSavesSurviveKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	key = strings.TrimSpace(key)
+	noteSecret(key)
 	file := filepath.Join(data, configFile)
 	const rounds = 100
 	deadline := time.Now().Add(90 * time.Second)

@@ -51,6 +51,7 @@ func TestSignedPlaylistPlayers(t *testing.T) {
 		t.Fatalf("setup: %s, cookies %v", resp.Status, resp.Cookies())
 	}
 	adminCookie := resp.Cookies()[0].Value
+	noteSecret(adminCookie, adminPW, tvPW)
 	if resp, _ := get(t, setupURL); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("setup link after use: %d, want 404", resp.StatusCode)
 	}
@@ -79,6 +80,9 @@ func TestSignedPlaylistPlayers(t *testing.T) {
 	for _, line := range strings.Split(string(body), "\n") {
 		if strings.HasPrefix(line, "http") {
 			links = append(links, line)
+			if u, err := url.Parse(line); err == nil {
+				noteSecret(u.Query().Get("t"))
+			}
 		}
 	}
 	clip := ""

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +45,9 @@ func TestSessionsAcrossNodes(t *testing.T) {
 	}
 	if link == "" {
 		t.Fatalf("no link in the playlist:\n%s", body)
+	}
+	if u, err := url.Parse(link); err == nil {
+		noteSecret(u.Query().Get("t"))
 	}
 	resp, _ := do(t, http.MethodHead, strings.Replace(link, a.URL, b.URL, 1))
 	if resp.StatusCode != http.StatusOK {

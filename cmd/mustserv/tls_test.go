@@ -90,6 +90,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("session cookie over HTTPS: %+v", session)
 	}
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/stream/"+mp4Path, nil)
+	noteSecret(session.Value)
 	req.Header.Set("Cookie", "mustserv_session="+session.Value)
 	req.Header.Set("Range", "bytes=100-199")
 	resp, err = client.Do(req)

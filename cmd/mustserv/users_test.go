@@ -24,6 +24,7 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 // passwordFile writes pw to a file for --password-file.
 func passwordFile(t *testing.T, pw string) string {
 	t.Helper()
+	noteSecret(pw)
 	p := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(p, []byte(pw+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -41,8 +42,10 @@ func login(t *testing.T, base, name, pw string) (string, int) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	noteSecret(pw)
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "mustserv_session" && ck.Value != "" {
+			noteSecret(ck.Value)
 			return ck.Value, resp.StatusCode
 		}
 	}
@@ -122,6 +125,7 @@ func TestUserCommand(t *testing.T) {
 	// An API key works as bob until deleted.
 	key, kerr, err := runCmd(t, "user", "key", "add", "bob", "script", "--data", data)
 	key = strings.TrimSpace(key)
+	noteSecret(key)
 	if err != nil || !regexp.MustCompile(`^mk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$`).MatchString(key) {
 		t.Fatalf("user key add: %v %q %s", err, key, kerr)
 	}
