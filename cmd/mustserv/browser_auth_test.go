@@ -131,13 +131,12 @@ func TestBrowserAuth(t *testing.T) {
 }
 
 // browserAuthArtifacts returns the folder for TestBrowserAuth's screenshots:
-// $MUSTSERV_ARTIFACTS/browser-auth when set, else test/browser/artifacts/auth
-// (which git ignores), emptied first. TestBrowser empties
-// test/browser/artifacts when it runs after this test, which a whole run
-// does; CI's folders are apart.
+// $MUSTSERV_ARTIFACTS/browser-auth when set, else
+// test/browser/artifacts-auth (which git ignores), emptied first: apart
+// from TestBrowser's folder, which that test empties.
 func browserAuthArtifacts(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(browserDir, "artifacts", "auth")
+	dir := filepath.Join(browserDir, "artifacts-auth")
 	if a := os.Getenv("MUSTSERV_ARTIFACTS"); a != "" {
 		dir = filepath.Join(a, "browser-auth")
 	}

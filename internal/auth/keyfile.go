@@ -149,7 +149,9 @@ func writeKeys(f *os.File, keys []key) error {
 	for i, kk := range keys {
 		until := int64(0)
 		if i > 0 {
-			until = kk.until.Unix()
+			// Rounded up: a node reading the file must not end the
+			// overlap before the node that rotated does.
+			until = kk.until.Add(time.Second - 1).Unix()
 		}
 		fmt.Fprintf(&b, "%s %d\n", base64.RawURLEncoding.EncodeToString(kk.secret), until)
 	}

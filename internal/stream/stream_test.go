@@ -849,13 +849,15 @@ func dialSmall(t *testing.T, addr string, rcvbuf int) net.Conn {
 // when the client's kernel reopens its receive window, in steps of about
 // its buffer (4 KB here, a small but sane size): a reader of 2 KB/s would
 // show the server nothing for two seconds at a time, which is a stall by
-// definition. At 24 KB/s the steps come every 0.2 s, a fifth of the
-// deadline, while the first chunk (64 KiB) still cannot finish within it,
-// which is what used to cut such clients.
+// definition. At 24 KB/s the steps come every 0.2 s, a tenth of the
+// deadline (2 s: with 1 s, a loaded machine running the whole suite under
+// -race once starved the reader's ticker long enough to be cut), while
+// the first chunk (64 KiB, 2.7 s) still cannot finish within it, which is
+// what used to cut such clients.
 func TestSlowClientOutlivesStall(t *testing.T) {
 	t.Parallel()
 	const (
-		stall  = time.Second
+		stall  = 2 * time.Second
 		size   = 128 << 10
 		rcvbuf = 4096
 		piece  = 1200                  // bytes per tick:

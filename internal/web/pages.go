@@ -274,8 +274,6 @@ type homeView struct {
 type scanView struct {
 	Running bool
 	Text    string
-	// CanStart: the viewer may start a scan (an admin).
-	CanStart bool
 }
 
 // scanText says what the scanner does, in one line for people.
@@ -329,9 +327,10 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request, tree *library.Tree)
 		}
 		v.Libraries = append(v.Libraries, lr)
 	}
-	if p.scanner != nil {
+	// The scan names libraries and files: admins only.
+	if p.scanner != nil && who.isAdmin() {
 		pr := p.scanner.Progress()
-		v.Scan = &scanView{Running: pr.Running, Text: scanText(pr), CanStart: who.isAdmin()}
+		v.Scan = &scanView{Running: pr.Running, Text: scanText(pr)}
 	}
 	p.render(w, r, "home", page{Title: "Libraries", Section: "home", Crumbs: []crumb{{"Libraries", "/browse/"}}, View: v})
 }

@@ -57,7 +57,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("GET /api/artists/{id}", member, handleAPIArtist(x, l, log))
 	handle("GET /api/artists/{id}/{file}", linked, s.handleSetPlaylist(artistSet))
 	handle("GET /api/covers/{id}", member, handleCover(s.opts.Covers, log))
-	handle("GET /api/scan", member, handleScanProgress(s.opts.Scanner, log))
+	// The scan's progress names libraries and files: admins only.
+	handle("GET /api/scan", admin, handleScanProgress(s.opts.Scanner, log))
 	handle("POST /api/scan", admin, handleScanStart(s.opts.Scanner, log))
 
 	// Administration (admin.go) and the user's own account (account.go).

@@ -7,9 +7,11 @@ import { initActions } from "./actions.js";
 import { initSearch } from "./search.js";
 import { initHome } from "./home.js";
 
-const player = new Player(document.getElementById("player"));
+// The sign-in and setup pages have no player bar.
+const bar = document.getElementById("player");
+const player = bar ? new Player(bar) : null;
 initNav();
-initActions(player);
+if (player) initActions(player);
 initSearch();
 initHome();
 
@@ -18,7 +20,7 @@ function watchVideo() {
   const v = document.querySelector("main video");
   if (v && !v.dataset.bound) {
     v.dataset.bound = "1";
-    v.addEventListener("play", () => player.audio.pause());
+    if (player) v.addEventListener("play", () => player.audio.pause());
     // The autoplay attribute waits until Chromium thinks the whole file
     // can play through, which a paced stream reaches late (8 s or more);
     // play() starts at once, allowed by the click that opened the page.
