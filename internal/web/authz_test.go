@@ -115,13 +115,15 @@ func (f *authFixture) post(t *testing.T, target, form, cookie string) (*http.Res
 	return send(t, f.srv, http.MethodPost, target, form, h)
 }
 
-// send is get with a body.
+// send sends one request with Host testHost and body, and returns the
+// response with its body read; redirects are not followed.
 func send(t testing.TB, srv *httptest.Server, method, target, body string, header http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+target, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Host = testHost
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -89,24 +89,7 @@ func webServer(t *testing.T, opts Options) *httptest.Server {
 // its body read; redirects are not followed.
 func get(t testing.TB, srv *httptest.Server, method, target string, header http.Header) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = testHost
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := noRedirects(srv).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return send(t, srv, method, target, "", header)
 }
 
 // golden compares got with testdata/name, or rewrites the file with -update.
