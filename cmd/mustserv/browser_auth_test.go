@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"mustserv/internal/testenv"
 )
 
 // TestBrowserAuth is issue 6's accounts in headless Chromium: the scenario
@@ -32,15 +26,8 @@ import (
 // Like TestBrowser it does not run in parallel (Chromium keeps both cores
 // busy).
 func TestBrowserAuth(t *testing.T) {
-	chromium := testenv.NeedTool(t, "chromium")
-	node := testenv.NeedTool(t, "node")
-	if _, err := os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core", "package.json")); err != nil {
-		if testenv.InCI() {
-			t.Fatalf("playwright-core is required in CI (.ci/run runs npm ci --prefix test/browser): %v", err)
-		}
-		t.Skipf("playwright-core not installed (npm ci --prefix test/browser): %v", err)
-	}
-	artifacts := browserAuthArtifacts(t)
+	browser := needBrowser(t)
+	artifacts := browserArtifacts(t, "artifacts-auth", "browser-auth")
 
 	// key_overlap is what auth.mjs expects (overlapMs); shutdown_grace:
 	// the scenario's streams need not be waited for at cleanup.
@@ -52,28 +39,14 @@ func TestBrowserAuth(t *testing.T) {
 	}
 	setupURL := m[1]
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, node, filepath.Join(browserDir, "auth.mjs"), s.URL, setupURL, artifacts)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("scenario took %v; screenshots in %s", time.Since(start).Round(time.Millisecond), artifacts)
-	if err != nil {
-		t.Fatalf("node auth.mjs: %v\n%s\nserver log (tail):\n%s", err, out.String(), tail(s.Stderr.String(), 6000))
-	}
-	t.Logf("scenario output:\n%s", out.String())
+	out := browser.run(t, s, 90*time.Second, "auth.mjs", s.URL, setupURL, artifacts)
 
 	var secrets struct {
 		Passwords, Sessions, Tokens []string
 	}
-	_, line, ok := strings.Cut(out.String(), "\nSECRETS ")
+	_, line, ok := strings.Cut(out, "\nSECRETS ")
 	if !ok {
-		t.Fatalf("the scenario printed no SECRETS line:\n%s", out.String())
+		t.Fatalf("the scenario printed no SECRETS line:\n%s", out)
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(line)), &secrets); err != nil {
 		t.Fatalf("the scenario's SECRETS line: %v\n%s", err, line)
@@ -128,27 +101,4 @@ func TestBrowserAuth(t *testing.T) {
 			}
 		}
 	}
-}
-
-// browserAuthArtifacts returns the folder for TestBrowserAuth's screenshots:
-// $MUSTSERV_ARTIFACTS/browser-auth when set, else
-// test/browser/artifacts-auth (which git ignores), emptied first: apart
-// from TestBrowser's folder, which that test empties.
-func browserAuthArtifacts(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(browserDir, "artifacts-auth")
-	if a := os.Getenv("MUSTSERV_ARTIFACTS"); a != "" {
-		dir = filepath.Join(a, "browser-auth")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

@@ -21,8 +21,9 @@ import (
 	"mustserv/internal/testenv"
 )
 
-// browserDir holds the browser scenario and its npm dependencies
-// (playwright-core; .ci/run installs them with npm ci).
+// browserDir holds the browser scenarios, their shared harness.mjs and
+// their npm dependencies (playwright-core; .ci/run installs them with npm
+// ci).
 const browserDir = "../../test/browser"
 
 // TestBrowser drives the web UI in headless Debian Chromium: the scenario in
@@ -36,15 +37,8 @@ const browserDir = "../../test/browser"
 // its 200 ms bound) when the two overlapped. Sequential tests finish before
 // parallel ones start.
 func TestBrowser(t *testing.T) {
-	chromium := testenv.NeedTool(t, "chromium")
-	node := testenv.NeedTool(t, "node")
-	if _, err := os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core", "package.json")); err != nil {
-		if testenv.InCI() {
-			t.Fatalf("playwright-core is required in CI (.ci/run runs npm ci --prefix test/browser): %v", err)
-		}
-		t.Skipf("playwright-core not installed (npm ci --prefix test/browser): %v", err)
-	}
-	artifacts := browserArtifacts(t)
+	browser := needBrowser(t)
+	artifacts := browserArtifacts(t, "artifacts", "browser")
 
 	lib := t.TempDir()
 	for _, f := range []string{
@@ -73,21 +67,7 @@ func TestBrowser(t *testing.T) {
 	s := startServer(t, "--config", conf, filepath.Join(lib, "Music"), filepath.Join(lib, "Videos"))
 	waitScanned(t, s.URL)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, node, filepath.Join(browserDir, "scenario.mjs"), s.URL, artifacts)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("scenario took %v; screenshots in %s", time.Since(start).Round(time.Millisecond), artifacts)
-	if err != nil {
-		t.Fatalf("node scenario.mjs: %v\n%s\nserver log (tail):\n%s", err, out.String(), tail(s.Stderr.String(), 6000))
-	}
-	t.Logf("scenario output:\n%s", out.String())
+	browser.run(t, s, 120*time.Second, "scenario.mjs", s.URL, artifacts)
 
 	// The server saw the seek the page reported: a 206 answer from past
 	// the start of the WAV (the log shows the range it sent, "bytes=N-M").
@@ -153,15 +133,56 @@ func writeWAV(t *testing.T, name string, seconds int, info map[string]string) {
 	}
 }
 
-// browserArtifacts returns the folder for the scenario's screenshots:
-// $MUSTSERV_ARTIFACTS/browser when set (CI keeps that folder), else
-// test/browser/artifacts, which git ignores. It is emptied first so that
-// every file in it is from this run.
-func browserArtifacts(t *testing.T) string {
+// browserTools are the programs that run test/browser's scripts.
+type browserTools struct{ node, chromium string }
+
+// needBrowser returns node and chromium once they and test/browser's
+// playwright-core are installed; otherwise it skips the test, or fails it
+// in CI.
+func needBrowser(t *testing.T) browserTools {
 	t.Helper()
-	dir := filepath.Join(browserDir, "artifacts")
+	b := browserTools{chromium: testenv.NeedTool(t, "chromium"), node: testenv.NeedTool(t, "node")}
+	if _, err := os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core", "package.json")); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("playwright-core is required in CI (.ci/run runs npm ci --prefix test/browser): %v", err)
+		}
+		t.Skipf("playwright-core not installed (npm ci --prefix test/browser): %v", err)
+	}
+	return b
+}
+
+// run runs node test/browser/<script> args with $CHROMIUM set, for at most
+// limit, and returns what it printed. When the script fails, so does t,
+// with that output and the tail of s's log.
+func (b browserTools) run(t *testing.T, s *server, limit time.Duration, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.node, append([]string{filepath.Join(browserDir, script)}, args...)...)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("%s took %v", script, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s\nserver log (tail):\n%s", script, err, out.String(), tail(s.Stderr.String(), 6000))
+	}
+	t.Logf("%s output:\n%s", script, out.String())
+	return out.String()
+}
+
+// browserArtifacts returns the folder for a browser test's screenshots:
+// $MUSTSERV_ARTIFACTS/<env> when that is set (CI keeps that folder), else
+// test/browser/<local>, which git ignores. It is emptied first so that
+// every file in it is from this run; each test has its own.
+func browserArtifacts(t *testing.T, local, env string) string {
+	t.Helper()
+	dir := filepath.Join(browserDir, local)
 	if a := os.Getenv("MUSTSERV_ARTIFACTS"); a != "" {
-		dir = filepath.Join(a, "browser")
+		dir = filepath.Join(a, env)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {

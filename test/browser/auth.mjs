@@ -13,22 +13,14 @@
 // given and the link tokens it used, which the Go test looks for in the
 // server's log (they must not be there). Exit 0 when every check passed, 1
 // with the failed check otherwise. Screenshots go to ARTIFACTS_DIR.
-import { chromium } from 'playwright-core';
-import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
+import { check, until, videoPlays, createHarness } from './harness.mjs';
 
 const [base, setupURL, artifacts] = process.argv.slice(2);
 if (!base || !setupURL || !artifacts) {
   console.error('usage: node auth.mjs BASE_URL SETUP_URL ARTIFACTS_DIR');
   process.exit(2);
 }
-
-// The whole run is bounded: a hung page fails instead of hanging go test.
-setTimeout(() => {
-  console.log(`FAIL [${current}]: the scenario did not finish within 60 s`);
-  process.exit(1);
-}, 60_000).unref();
 
 // The key overlap the Go test configured, and the least time after the
 // click on Rotate at which the old link may be refused. The server rotates
@@ -49,89 +41,14 @@ const secrets = { passwords: [admin.password, tv.password], sessions: [], tokens
 const musicURL = '/stream/Music/Sine%20Band/First%20Album/01%20Sine%20%C3%84.mp3';
 const clipURL = '/stream/Videos/clip.mp4';
 
-class CheckError extends Error {}
-
-// check fails the scenario with msg unless ok.
-function check(ok, msg) {
-  if (!ok) throw new CheckError(msg);
-}
-
-let current = 'setup';
-let passed = 0;
-const problems = []; // what the page reported as broken (watch)
-const expected = new Map(); // URL -> the error status a step asked for
-
-// Bugs of the UI this scenario runs into and tolerates, each matched
-// exactly, until they are fixed. It fails when one no longer happens, so
-// that the fix removes its entry here.
-// Known bugs the scenario tolerates while they happen exactly as
-// described, and fails on once they stop (then delete the entry). None now:
-// app.js threw on the login and setup pages (no player bar) until it
-// checked for the bar.
+// Known bugs of the UI the scenario tolerates while they happen exactly as
+// described, and fails on once they stop (then delete the entry; see
+// createHarness). None now: app.js threw on the login and setup pages (no
+// player bar) until it checked for the bar.
 const knownBugs = [];
 
-// step runs one named part of the scenario and logs it. A step passes when
-// its checks pass and the page reported no problem meanwhile.
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
-  passed++;
-  console.log(`ok ${passed} - ${name} (${Date.now() - t0} ms)`);
-}
-
-// until polls pred in the page until it is true and fails with msg after
-// timeout ms, showing what state (a page function too) then returns.
-async function until(page, msg, pred, arg, { state = pred, timeout = 10_000 } = {}) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout, polling: 100 });
-  } catch (err) {
-    if (!/Timeout/.test(String(err))) throw err;
-    let last;
-    try { last = await page.evaluate(state, arg); } catch (e) { last = String(e); }
-    throw new CheckError(`${msg} (after ${timeout} ms; ${JSON.stringify(last)})`);
-  }
-}
-
-// watch records in problems what a person would call broken: console
-// errors, uncaught exceptions, CSP violations and HTTP errors, but for
-// the error statuses a step expects (expectStatus).
-function watch(page) {
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const at = msg.location().url;
-    // Chromium logs "Failed to load resource" for an error answer too.
-    if (at && expected.has(at) && /status of (\d+)/.exec(msg.text())?.[1] === String(expected.get(at))) return;
-    problems.push(`console error: ${msg.text()}${at ? ` (${at})` : ''}`);
-  });
-  page.on('pageerror', (err) => {
-    const what = `uncaught exception on ${page.url()}: ${err.stack ?? err.message}`;
-    const known = knownBugs.find((b) => b.match.test(what));
-    if (known) known.seen++;
-    else problems.push(what);
-  });
-  page.on('response', (resp) => {
-    if (resp.status() < 400 || expected.get(resp.url()) === resp.status()) return;
-    problems.push(`HTTP ${resp.status()} for ${resp.request().method()} ${resp.url()}`);
-  });
-  // A violation is also logged to the console; this names the directive.
-  page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
-    });
-  });
-}
-
-// expectStatus tells watch that the page will get status for url on
-// purpose.
-function expectStatus(url, status) {
-  expected.set(url, status);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
+const { step, watch, expectStatus, shot, run } =
+  createHarness({ name: 'browser auth', artifacts, limitMs: 60_000, knownBugs, fullPage: true });
 
 // settled waits for the page at pathname with <main> not being swapped.
 async function settled(page, pathname, what) {
@@ -211,35 +128,9 @@ function tokenKey(link) {
   return new URL(link).searchParams.get('t').split('.')[1];
 }
 
-await mkdir(artifacts, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  // As root Chromium runs only without its sandbox; media may play
-  // without a click, as after a person's first one.
-  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
-});
-
-let failed = false;
-try {
-  await scenario(browser);
-} catch (err) {
-  failed = true;
-  console.log(`FAIL [${current}]: ${err instanceof CheckError ? err.message : err.stack ?? err}`);
-} finally {
-  await browser.close().catch(() => {});
-}
-for (const b of knownBugs) {
-  if (failed) break;
-  if (b.seen) {
-    console.log(`KNOWN BUG (seen ${b.seen} times, tolerated): ${b.what}`);
-  } else {
-    failed = true;
-    console.log(`FAIL [known bugs]: "${b.what}" did not happen: if it is fixed, delete its entry of knownBugs in auth.mjs`);
-  }
-}
-console.log(`browser auth: ${passed} steps passed, ${failed ? 1 : 0} failed; screenshots in ${artifacts}`);
-if (!failed) console.log(`SECRETS ${JSON.stringify(secrets)}`);
-process.exit(failed ? 1 : 0);
+const ok = await run(scenario);
+if (ok) console.log(`SECRETS ${JSON.stringify(secrets)}`);
+process.exit(ok ? 0 : 1);
 
 async function scenario(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -322,16 +213,7 @@ async function scenario(browser) {
     await page.locator(`main [data-track][data-url="${clipURL}"] [data-testid=play]`).click();
     await until(page, 'Play on clip.mp4 did not open its player view',
       () => location.pathname === '/watch/Videos/clip.mp4' && !!document.querySelector('main [data-testid=video]'));
-    // As in scenario.mjs: press play rather than wait for autoplay, which
-    // Chromium starts only once a paced stream has enough data.
-    await page.locator('main [data-testid=video]').evaluate((v) => v.play());
-    await until(page, 'the video does not play past 1 s with a picture', () => {
-      const v = document.querySelector('main [data-testid=video]');
-      return !v.paused && v.currentTime > 1 && v.videoWidth > 0;
-    }, undefined, { state: () => {
-      const v = document.querySelector('main [data-testid=video]');
-      return { t: v.currentTime, width: v.videoWidth, paused: v.paused, readyState: v.readyState, err: v.error?.message };
-    } });
+    await videoPlays(page); // presses play: autoplay starts late on a paced stream
     await page.locator('main [data-testid=video]').evaluate((v) => v.pause());
   });
 

@@ -13,9 +13,8 @@
 // with the failed check. Screenshots at phone and desktop sizes go to
 // ARTIFACTS_DIR. Elements are found by the data-testid hooks of
 // docs/api.md ("UI test hooks") and by the links a person would click.
-import { chromium } from 'playwright-core';
-import { mkdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { check, until, videoPlays, createHarness } from './harness.mjs';
 
 const [base, artifacts] = process.argv.slice(2);
 if (!base || !artifacts) {
@@ -23,51 +22,12 @@ if (!base || !artifacts) {
   process.exit(2);
 }
 
-// The whole run is bounded: a hung page fails instead of hanging go test.
-setTimeout(() => {
-  console.log(`FAIL [${current}]: the scenario did not finish within 100 s`);
-  process.exit(1);
-}, 100_000).unref();
+const { step, watch, shot, run } = createHarness({ name: 'browser', artifacts, limitMs: 100_000 });
 
 const sineURL = '/stream/Music/Sine%20Band/First%20Album/01%20Sine%20%C3%84.mp3';
 const toneURL = '/stream/Music/Sine%20Band/First%20Album/02%20Tone.ogg';
 const dejaURL = '/stream/Music/Sine%20Band/Second%20Album/01%20D%C3%A9j%C3%A0%20Vu.wav';
 const clipURL = '/stream/Videos/clip.mp4';
-
-class CheckError extends Error {}
-
-// check fails the scenario with msg unless ok.
-function check(ok, msg) {
-  if (!ok) throw new CheckError(msg);
-}
-
-let current = 'setup';
-let passed = 0;
-const problems = []; // what the pages reported as broken (watch)
-
-// step runs one named part of the scenario and logs it. A step passes when
-// its checks pass and the pages reported no problem meanwhile.
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
-  passed++;
-  console.log(`ok ${passed} - ${name} (${Date.now() - t0} ms)`);
-}
-
-// until polls pred in the page until it is true and fails with msg after
-// timeout ms, showing what state (a page function too) then returns.
-async function until(page, msg, pred, arg, { state = pred, timeout = 10_000 } = {}) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout, polling: 100 });
-  } catch (err) {
-    if (!/Timeout/.test(String(err))) throw err;
-    let last;
-    try { last = await page.evaluate(state, arg); } catch (e) { last = String(e); }
-    throw new CheckError(`${msg} (after ${timeout} ms; ${JSON.stringify(last)})`);
-  }
-}
 
 // The page's <audio> as the test sees it.
 function audioState(page) {
@@ -91,28 +51,6 @@ async function playsOn(page, url, at) {
 async function nowPlaying(page, title) {
   await until(page, `the now-playing line does not say "${title}"`,
     (title) => document.querySelector('[data-testid=now-playing]')?.textContent.trim() === title, title);
-}
-
-// watch records in problems what a person would call broken: console
-// errors, uncaught exceptions, CSP violations and HTTP errors.
-function watch(page) {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
-  });
-  page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
-  page.on('response', (resp) => {
-    if (resp.status() >= 400) problems.push(`HTTP ${resp.status()} for ${resp.request().method()} ${resp.url()}`);
-  });
-  // A violation is also logged to the console; this names the directive.
-  page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
-    });
-  });
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 }
 
 // A page that is swapped in by the UI, not loaded: a mark set on window
@@ -140,26 +78,11 @@ async function noSideScroll(page, what) {
   check(w[0] <= w[1], `${what} is wider than the screen: ${w[0]} px in a ${w[1]} px window`);
 }
 
-await mkdir(artifacts, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  // As root Chromium runs only without its sandbox; media may play
-  // without a click, as after a person's first one.
-  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
-});
-
-let failed = false;
-try {
+const ok = await run(async (browser) => {
   await desktop(browser);
   await phone(browser);
-} catch (err) {
-  failed = true;
-  console.log(`FAIL [${current}]: ${err instanceof CheckError ? err.message : err.stack ?? err}`);
-} finally {
-  await browser.close().catch(() => {});
-}
-console.log(`browser: ${passed} steps passed, ${failed ? 1 : 0} failed; screenshots in ${artifacts}`);
-process.exit(failed ? 1 : 0);
+});
+process.exit(ok ? 0 : 1);
 
 async function desktop(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
@@ -353,19 +276,7 @@ async function desktop(browser) {
     await page.locator(`main [data-track][data-url="${clipURL}"] [data-testid=play]`).click();
     await until(page, 'Play on the video did not open its player view', () => location.pathname === '/watch/Videos/clip.mp4' && !!document.querySelector('main [data-testid=video]'));
     await sameDocument(page, 'opening a video');
-    // The page has the autoplay attribute, but Chromium starts an autoplay
-    // at HAVE_ENOUGH_DATA only, which a paced stream reaches several
-    // seconds late (8 s or more here; unpaced at once). So press play, as
-    // the control does:
-    // play() starts at HAVE_FUTURE_DATA.
-    await page.locator('main [data-testid=video]').evaluate((v) => v.play());
-    await until(page, 'the video does not play past 1 s with a picture', () => {
-      const v = document.querySelector('main [data-testid=video]');
-      return !v.paused && v.currentTime > 1 && v.videoWidth > 0;
-    }, undefined, { state: () => {
-      const v = document.querySelector('main [data-testid=video]');
-      return { t: v.currentTime, width: v.videoWidth, paused: v.paused, readyState: v.readyState, err: v.error?.message };
-    } });
+    await videoPlays(page); // presses play: autoplay starts late on a paced stream
     const a = await audioState(page);
     check(a.paused, 'the player bar kept playing under the video');
     await shot(page, 'desktop-video');
