@@ -388,6 +388,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pacer := newPacer(cfg)
 	defer pacer.Close()
 
+	listen := cfg.ListenAddr(authSvc != nil && authSvc.Count() > 0)
 	pols := newPolicySet(cfg)
 	var ready atomic.Bool
 	handler := web.New(web.Options{
@@ -415,6 +416,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Admin:      newAdminHost(src, cfg, tree, scanner, pacer, pols, log),
 		// A form's body comes right after its headers.
 		BodyTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+		LocalHosts:  authSvc == nil && isLoopback(listen),
 	})
 
 	srv := &http.Server{
@@ -428,7 +430,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// No WriteTimeout: it would cut every stream longer than it. The
 		// stream package sets a stall deadline per write instead.
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr(authSvc != nil && authSvc.Count() > 0))
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
@@ -611,6 +613,20 @@ func progressBar(n int64, total int) string {
 		bar += ">" + strings.Repeat(" ", width-full-1)
 	}
 	return fmt.Sprintf("[%s] %3.0f%% ", bar, frac*100)
+}
+
+// isLoopback reports whether the listen address is a loopback IP or
+// localhost.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // displayAddr turns a listening address into one a browser can open: an

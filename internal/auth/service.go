@@ -295,14 +295,19 @@ func (s *Service) Login(ctx context.Context, name, password, client string) (str
 			s.store.update(ctx, `UPDATE users SET hash = ? WHERE id = ?`, h, a.ID) // same generation: sessions stay
 		}
 	}
-	tok, err := s.session(a, time.Now())
+	tok, err := s.session(a, "", time.Now())
 	return tok, a, err
 }
 
 // session signs a new session of a.
-func (s *Service) session(a Account, now time.Time) (string, error) {
+// A renewed session keeps its ID (id != ""), so that logging out ends
+// the session, not one of its tokens.
+func (s *Service) session(a Account, id string, now time.Time) (string, error) {
+	if id == "" {
+		id = randomID(8)
+	}
 	return s.keys.Ring().Sign(Claims{Kind: Session, Subject: a.ID, Generation: a.Generation,
-		ID: randomID(8), Expires: now.Add(s.opts.SessionTTL)})
+		ID: id, Expires: now.Add(s.opts.SessionTTL)})
 }
 
 // Session checks a session token and returns its account. renew is a new
@@ -321,16 +326,22 @@ func (s *Service) Session(tok string, now time.Time) (a Account, c Claims, renew
 	}
 	if c.Expires.Sub(now) < s.opts.SessionTTL/2 {
 		// The old token is not revoked: requests already on their way
-		// (a page's streams and covers) still carry it.
-		if renew, err = s.session(a, now); err != nil {
+		// (a page's streams and covers) still carry it. Both have the
+		// session's ID, which a logout revokes.
+		if renew, err = s.session(a, c.ID, now); err != nil {
 			renew = ""
 		}
 	}
 	return a, c, renew, nil
 }
 
-// Logout ends the session c.
-func (s *Service) Logout(ctx context.Context, c Claims) error { return s.revoke(ctx, c) }
+// Logout ends the session c: every token of it, the renewed ones too
+// (they expire at most SessionTTL from now, until when the ID stays
+// revoked).
+func (s *Service) Logout(ctx context.Context, c Claims) error {
+	c.Expires = time.Now().Add(s.opts.SessionTTL).Truncate(time.Second).Add(time.Second)
+	return s.revoke(ctx, c)
+}
 
 func (s *Service) revoke(ctx context.Context, c Claims) error {
 	if err := s.store.Revoke(ctx, c.ID, c.Expires); err != nil {
@@ -350,12 +361,19 @@ type LinkOptions struct {
 	Client string
 	// Rate, if not 0, caps the link's streams (bit/s).
 	Rate int64
+	// Expires, if not zero and sooner than LinkTTL, is when the link
+	// stops working (links made from a link keep its expiry).
+	Expires time.Time
 }
 
 // Link signs a link to scope (a URL path) for user a.
 func (s *Service) Link(a Account, scope string, o LinkOptions) (string, error) {
+	exp := time.Now().Add(s.opts.LinkTTL)
+	if !o.Expires.IsZero() && o.Expires.Before(exp) {
+		exp = o.Expires
+	}
 	return s.keys.Ring().Sign(Claims{Kind: Link, Subject: scope, User: a.ID, Client: o.Client, Rate: o.Rate,
-		Expires: time.Now().Add(s.opts.LinkTTL)})
+		Expires: exp})
 }
 
 // CheckLink checks a link token for scope, used from client, and returns

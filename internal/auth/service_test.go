@@ -40,7 +40,7 @@ func addUser(t testing.TB, s *Service, name string, role Role) Account {
 // logins are limited per account, and most tests are about what follows.
 func sessionOf(t testing.TB, s *Service, a Account) (string, Claims) {
 	t.Helper()
-	tok, err := s.session(a, time.Now())
+	tok, err := s.session(a, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,9 +413,10 @@ func TestDeleteUser(t *testing.T) {
 	}
 }
 
-// TestRenewal: a session used past half its life comes with a new token;
-// the old one keeps working until it expires, since requests already on
-// their way carry it.
+// TestRenewal: a session used past half its life comes with a new token
+// of the same session (its ID); the old one keeps working until it
+// expires, since requests already on their way carry it; a logout with
+// either ends both.
 func TestRenewal(t *testing.T) {
 	t.Parallel()
 	s := newService(t, t.TempDir(), testOptions)
@@ -434,8 +435,8 @@ func TestRenewal(t *testing.T) {
 	if err != nil || a.ID != alice.ID || again != "" {
 		t.Fatalf("the renewed token: %v, account %q, renew %q", err, a.Name, again)
 	}
-	if want := now.Add(testOptions.SessionTTL).Truncate(time.Second); !rc.Expires.Equal(want) || rc.ID == c.ID {
-		t.Errorf("renewed claims %+v, want a new ID expiring at %v", rc, want)
+	if want := now.Add(testOptions.SessionTTL).Truncate(time.Second); !rc.Expires.Equal(want) || rc.ID != c.ID {
+		t.Errorf("renewed claims %+v, want the session's ID %s expiring at %v", rc, c.ID, want)
 	}
 	if _, _, _, err := s.Session(tok, now); err != nil {
 		t.Errorf("the old token after renewal: %v", err)
@@ -446,6 +447,19 @@ func TestRenewal(t *testing.T) {
 	}
 	if _, _, _, err := s.Session(renew, c.Expires); err != nil {
 		t.Errorf("the renewed token when the old expires: %v", err)
+	}
+	// Signing out with the old token ends the renewed one too, even past
+	// the old one's expiry.
+	if err := s.Logout(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range []string{tok, renew} {
+		if _, _, _, err := s.Session(tk, now); err != ErrBadToken {
+			t.Errorf("a token of the session after logout: %v, want ErrBadToken", err)
+		}
+	}
+	if _, _, _, err := s.Session(renew, c.Expires.Add(time.Minute)); err != ErrBadToken {
+		t.Errorf("the renewed token after logout, past the old one's expiry: %v, want ErrBadToken", err)
 	}
 }
 

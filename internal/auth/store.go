@@ -31,8 +31,8 @@ type Role string
 
 const (
 	Admin Role = "admin" // everything, administration included
-	User  Role = "user"  // browse, play and download the libraries given
-	Guest Role = "guest" // browse and play the libraries given
+	User  Role = "user"  // browse and play the libraries given, also with API keys (apps)
+	Guest Role = "guest" // browse and play the libraries given, in the browser only
 )
 
 // Valid reports whether r is one of the roles.

@@ -569,8 +569,9 @@ func TestSaveSurvivesKill(t *testing.T) {
 	}
 	const (
 		rounds = 100
-		// Bounded so that a hang fails clearly; the run takes a few seconds.
-		budget = 20 * time.Second
+		// Bounded so that a hang fails clearly; the run takes a few
+		// seconds alone, 15 under -race beside the other packages' tests.
+		budget = 90 * time.Second
 	)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mustserv.toml")
@@ -688,7 +689,7 @@ func killRound(ctx context.Context, path string, first int, plan killPlan) (kill
 	out := killOutcome{last: first - 1, finished: true}
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSaveHelper$", "-test.count=1", "-test.timeout=1m")
 	cmd.Env = append(os.Environ(), helperPathEnv+"="+path, helperFirstEnv+"="+strconv.Itoa(first))
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // written by exec's copier while the test reads it
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -805,4 +806,23 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		m[e.Name()] = fi.Mode().String() + " " + string(b)
 	}
 	return m
+}
+
+// lockedBuffer is a bytes.Buffer safe to write from one goroutine (exec's
+// copier) and read from another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -90,6 +90,11 @@ func (s *sendfileSink) await(n int64, stall time.Duration) (int64, error) {
 	idle := 0
 	for {
 		s.conn.SetWriteDeadline(time.Now().Add(stall))
+		// An interrupt between the check above and this deadline set its
+		// past deadline first, which ours has just replaced: look again.
+		if s.interrupted.Load() {
+			return m, errInterrupted
+		}
 		err := s.wait(n, &m, &serr)
 		if s.interrupted.Load() {
 			return m, errInterrupted

@@ -92,7 +92,7 @@ func (a *adminPages) handleOwnPassword() http.Handler {
 			a.fail(w, r, auth.ErrShortPass, again)
 			return
 		}
-		ctx, u, client := r.Context(), viewerOf(r).Account, a.s.proxies.clientString(r)
+		ctx, u, client := r.Context(), viewerOf(r).Account, a.s.loginClient(r)
 		_, _, err := a.auth.Login(ctx, u.Name, f.Get("current"), client)
 		var le *auth.LimitedError
 		switch {
@@ -129,6 +129,11 @@ func (a *adminPages) handleOwnPassword() http.Handler {
 func (a *adminPages) handleOwnKey() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.accountChange(w, r) {
+			return
+		}
+		if viewerOf(r).Account.Role == auth.Guest {
+			// Guests use the browser only.
+			writeError(w, r, a.s.opts.Logger, errGuestKey)
 			return
 		}
 		again := func(code int, msg string) { a.renderAccount(w, r, code, msg, accountView{}) }

@@ -41,7 +41,8 @@ type Admin interface {
 var (
 	errAccountsOff = &authError{http.StatusNotFound, `accounts are off (auth mode "none"): there are no users to manage`}
 	errNoAdmin     = &authError{http.StatusServiceUnavailable, "server settings not available"}
-	errKeyAccount  = &authError{http.StatusForbidden, "an API key cannot change its account: sign in with your password"}
+	errKeyAccount  = &authError{http.StatusForbidden, "an API key cannot change accounts or keys: sign in with your password"}
+	errGuestKey    = &authError{http.StatusForbidden, "guests cannot make API keys"}
 )
 
 // conflict is a change refused because of the state it would leave (the
@@ -181,15 +182,25 @@ func flashOf(r *http.Request) string {
 		return ""
 	}
 	if strings.Contains(msg, "%s") {
-		return fmt.Sprintf(msg, q.Get("name"))
+		// The name comes from the link: short, and quoted as a name.
+		name := []rune(q.Get("name"))
+		return fmt.Sprintf(msg, strconv.Quote(string(name[:min(len(name), 64)])))
 	}
 	return msg
 }
 
 // accounts answers 404 when accounts are off; false if it did.
+//
+// A change of accounts or keys (any POST here) needs an admin signed in
+// with a password: an API key, which a script holds and may leak, must
+// not make more keys or admins, which would outlive its own deletion.
 func (a *adminPages) accounts(w http.ResponseWriter, r *http.Request) bool {
 	if a.auth == nil {
 		writeError(w, r, a.s.opts.Logger, errAccountsOff)
+		return false
+	}
+	if r.Method == http.MethodPost && viewerOf(r).via == "key" {
+		writeError(w, r, a.s.opts.Logger, errKeyAccount)
 		return false
 	}
 	return true
@@ -297,8 +308,8 @@ type choice struct {
 // roleChoices are the roles, role selected.
 func roleChoices(role string) []choice {
 	return []choice{
-		{"user", "user: browse, play and download the libraries given", role == "user"},
-		{"guest", "guest: browse and play the libraries given", role == "guest"},
+		{"user", "user: browse and play the libraries given, in the browser and in apps (API keys)", role == "user"},
+		{"guest", "guest: browse and play the libraries given, in the browser only (no API keys)", role == "guest"},
 		{"admin", "admin: everything, every library, administration", role == "admin"},
 	}
 }

@@ -229,7 +229,7 @@ func TestAdminUsers(t *testing.T) {
 		t.Fatalf("created user: %+v (found %v)", ann, ok)
 	}
 	_, body = f.as(t, resp.Header.Get("Location"), root)
-	if !strings.Contains(body, `data-testid="flash"`) || !strings.Contains(body, "User ann created.") {
+	if !strings.Contains(body, `data-testid="flash"`) || !strings.Contains(body, `User &#34;ann&#34; created.`) {
 		t.Errorf("after create: no flash\n%.600s", body)
 	}
 

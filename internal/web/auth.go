@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mustserv/internal/auth"
+	"mustserv/internal/config"
 	"mustserv/internal/index"
 )
 
@@ -63,6 +64,9 @@ type viewer struct {
 	session auth.Claims
 	// rate caps a signed link's streams (bit/s); 0: no cap.
 	rate int64
+	// link is a signed link's claims: the links a playlist fetched by it
+	// signs keep its expiry and client.
+	link auth.Claims
 }
 
 func (v *viewer) signedIn() bool { return v.open || v.Account.ID != "" }
@@ -128,9 +132,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, vpath s
 		}
 		lib, _, _ := strings.Cut(vpath, "/")
 		if lib != "" && !v.may(lib) {
-			writeError(w, r, s.opts.Logger, errNoLibrary)
+			s.refuse(w, r, rt, errNoLibrary)
 			return r, false
 		}
+	}
+	if s.opts.Auth != nil && rt.Access != public {
+		// What a user may see is not for shared caches (a proxy or CDN
+		// caching media by extension); handlers may say more.
+		w.Header().Set("Cache-Control", "private")
 	}
 	ctx := context.WithValue(r.Context(), viewerKey{}, v)
 	if libs := v.libraries(); libs != nil {
@@ -178,11 +187,9 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, rt route) (*vi
 			s.clearSession(w, r)
 		}
 	}
-	if h := r.Header.Get("Authorization"); h != "" {
-		key, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return nil, errSignIn
-		}
+	// An API key; other schemes (Basic from a proxy's own login) are not
+	// ours and are ignored, and a public route never refuses.
+	if scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") && rt.Access != public {
 		acct, err := a.APIKey(r.Context(), strings.TrimSpace(key))
 		if err != nil {
 			return nil, errSignIn
@@ -192,11 +199,12 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, rt route) (*vi
 	if rt.Access == linked && r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		if q.Has(linkParam) {
-			acct, claims, err := a.CheckLink(q.Get(linkParam), linkScope(r.URL.Path, q), s.proxies.clientString(r), now)
+			client := s.proxies.clientString(r)
+			acct, claims, err := a.CheckLink(q.Get(linkParam), linkScope(r.URL.Path, q), client, now)
 			if err != nil || len(q[linkParam]) != 1 {
 				return nil, errBadLink
 			}
-			return &viewer{Account: acct, via: "link", rate: claims.Rate}, nil
+			return &viewer{Account: acct, via: "link", rate: claims.Rate, link: claims}, nil
 		}
 	}
 	if rt.Access == public {
@@ -254,10 +262,12 @@ func (s *Server) clearSession(w http.ResponseWriter, r *http.Request) {
 
 // linkScope is what a signed link is good for: the URL's path, and its
 // query but for the token itself (a search playlist's q), in one
-// spelling (url.Values.Encode sorts).
+// spelling: the path escaped (claims are JSON, which would turn a name
+// that is not valid UTF-8 into another), the query sorted.
 func linkScope(path string, q url.Values) string {
+	p := (&url.URL{Path: path}).EscapedPath()
 	if len(q) == 0 || (len(q) == 1 && q.Has(linkParam)) {
-		return path
+		return p
 	}
 	rest := url.Values{}
 	for k, v := range q {
@@ -265,17 +275,36 @@ func linkScope(path string, q url.Values) string {
 			rest[k] = v
 		}
 	}
-	return path + "?" + rest.Encode()
+	return p + "?" + rest.Encode()
 }
 
 // signTracks gives every track of a playlist a signed link when the
 // viewer is a user, so that a player without the user's cookie can play
-// it. Links are signed for the user, not for the playlist's own link: a
-// playlist fetched by a signed link signs its tracks for the same user.
+// it. Links are signed for the user; a playlist fetched by a signed link
+// signs its tracks with that link's expiry, client and rate, never
+// longer or wider. The playlist's query may narrow them further:
+// bind=1 makes the links work from the requesting address only, rate=R
+// (a bitrate such as "2Mbit") caps their streams.
 func (s *Server) signTracks(r *http.Request, tracks []track) error {
 	v := viewerOf(r)
 	if s.opts.Auth == nil || v.open || v.Account.ID == "" {
 		return nil
+	}
+	o := auth.LinkOptions{Rate: v.rate, Client: v.link.Client, Expires: v.link.Expires}
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		if q.Get("bind") == "1" {
+			o.Client = s.proxies.clientString(r)
+		}
+		if rs := q.Get("rate"); rs != "" {
+			b, err := config.ParseBitrate(rs)
+			if err != nil || b <= 0 {
+				return badParam("rate must be a bitrate such as 2Mbit")
+			}
+			if o.Rate == 0 || int64(b) < o.Rate {
+				o.Rate = int64(b)
+			}
+		}
 	}
 	for i := range tracks {
 		u, err := url.Parse(tracks[i].URL)
@@ -283,7 +312,7 @@ func (s *Server) signTracks(r *http.Request, tracks []track) error {
 			return err
 		}
 		q := u.Query()
-		tok, err := s.opts.Auth.Link(v.Account, linkScope(u.Path, q), auth.LinkOptions{Rate: v.rate})
+		tok, err := s.opts.Auth.Link(v.Account, linkScope(u.Path, q), o)
 		if err != nil {
 			return err
 		}

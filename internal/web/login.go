@@ -38,6 +38,17 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, v
 	s.pages.render(w, r, "login", page{Title: title, Section: "login", Bare: true, View: v, status: code})
 }
 
+// loginClient is who the login limits count a request against: its
+// address, or for IPv6 its /64, which one host usually has whole.
+func (s *Server) loginClient(r *http.Request) string {
+	a := s.proxies.client(r)
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
 // handleLoginPage shows the sign-in form (or, with authentication off,
 // sends the browser home).
 func (s *Server) handleLoginPage() http.Handler {
@@ -78,7 +89,7 @@ func (s *Server) handleLogin() http.Handler {
 			return
 		}
 		name, next := r.PostForm.Get("name"), safeNext(r.PostForm.Get("next"))
-		tok, _, err := s.opts.Auth.Login(r.Context(), name, r.PostForm.Get("password"), s.proxies.clientString(r))
+		tok, _, err := s.opts.Auth.Login(r.Context(), name, r.PostForm.Get("password"), s.loginClient(r))
 		var le *auth.LimitedError
 		switch {
 		case err == nil:
@@ -160,7 +171,7 @@ func (s *Server) handleSetup() http.Handler {
 			return
 		}
 		s.opts.Logger.Info("first admin created", "user", name)
-		sess, _, err := s.opts.Auth.Login(r.Context(), name, pw, s.proxies.clientString(r))
+		sess, _, err := s.opts.Auth.Login(r.Context(), name, pw, s.loginClient(r))
 		if err != nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return

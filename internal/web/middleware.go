@@ -362,3 +362,24 @@ func requestBodies(next http.Handler, d time.Duration) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// localHosts refuses (421) a request whose Host is a name other than
+// localhost: for a server without accounts on the loopback address, where
+// anyone who reaches it is an admin. A web page of another site whose
+// name the attacker points at 127.0.0.1 (DNS rebinding) would otherwise
+// be "same origin" to the browser and could drive it.
+func localHosts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil &&
+			host != "localhost" && !strings.HasSuffix(host, ".localhost") {
+			http.Error(w, "this server answers to localhost and IP addresses only", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -447,7 +449,7 @@ func TestSignedLinks(t *testing.T) {
 	good := link(t, f.svc, f.user, target)
 	u, _ := url.Parse(good)
 	tok := u.Query().Get(linkParam)
-	bound, err := f.svc.Link(f.user, "/stream/Music/Björk/Homogenic/01 Hunter.mp3", auth.LinkOptions{Client: "192.0.2.1"})
+	bound, err := f.svc.Link(f.user, linkScope("/stream/Music/Björk/Homogenic/01 Hunter.mp3", nil), auth.LinkOptions{Client: "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,5 +585,152 @@ func TestSecretsNotLogged(t *testing.T) {
 		if i := strings.LastIndexByte(s, '.'); i > 0 && strings.Contains(logs, s[i+1:]) {
 			t.Errorf("a token's signature (%.12s…) is in the log", s[i+1:])
 		}
+	}
+}
+
+// TestLocalHosts: a server without accounts on loopback answers only
+// requests for localhost or an address (DNS rebinding).
+func TestLocalHosts(t *testing.T) {
+	srv := httptest.NewServer(New(Options{LocalHosts: true}))
+	defer srv.Close()
+	for host, want := range map[string]int{
+		"localhost:8000": 200, "127.0.0.1:8000": 200, "[::1]:8000": 200, "app.localhost": 200, "LOCALHOST.": 200,
+		"evil.example": 421, "evil.example:8000": 421, "127.0.0.1.evil.example": 421, "localhost.evil.example": 421,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestCredentialsEdges: another Authorization scheme (a proxy's Basic) is
+// not ours and locks nobody out; a bad key never makes a public route
+// refuse; what a user sees is not for shared caches; an admin's API key
+// cannot make keys or users; links from a link keep its limits.
+func TestCredentialsEdges(t *testing.T) {
+	f := securityFixture(t)
+	cookie, _ := f.login(t, "mel", f.passwords["mel"], "192.0.2.120")
+	for _, h := range []http.Header{{"Authorization": {"Basic dXNlcjpwYXNz"}}, {"Authorization": {"Bearer mk_nonsense"}}} {
+		if resp, _ := send(t, f.srv, http.MethodGet, "/healthz", "", h); resp.StatusCode != http.StatusOK {
+			t.Errorf("/healthz with %v: %d", h, resp.StatusCode)
+		}
+		h.Set("Cookie", sessionCookie+"="+cookie)
+		if resp, _ := send(t, f.srv, http.MethodGet, "/api/me", "", h); resp.StatusCode != http.StatusOK && h.Get("Authorization")[:5] == "Basic" {
+			t.Errorf("/api/me with a session and %v: %d", h.Get("Authorization"), resp.StatusCode)
+		}
+	}
+	resp, _ := send(t, f.srv, http.MethodGet, "/stream/Music/Bj%C3%B6rk/Homogenic/01%20Hunter.mp3", "", http.Header{"Cookie": {sessionCookie + "=" + cookie}})
+	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != http.StatusOK || !strings.Contains(cc, "private") {
+		t.Errorf("a user's stream: %d, Cache-Control %q, want private", resp.StatusCode, cc)
+	}
+	// An admin's API key may read and change settings, not accounts.
+	key, _, err := f.svc.AddAPIKey(t.Context(), f.admin.ID, "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/x-www-form-urlencoded"}}
+	for _, target := range []string{"/admin/users", "/admin/users/" + f.admin.ID + "/keys", "/admin/security/rotate"} {
+		resp, _ := send(t, f.srv, http.MethodPost, target, "name=x&password=long+enough+1&password2=long+enough+1&role=admin", bearer)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s with an admin's API key: %d, want 403", target, resp.StatusCode)
+		}
+	}
+	if users, _ := f.svc.Users(t.Context()); len(users) != 3 {
+		t.Errorf("%d users after the refused requests, want 3", len(users))
+	}
+	// A playlist fetched by a link bound to a client signs tracks bound
+	// to it, expiring no later.
+	scope := "/playlist/Music/Various.m3u8"
+	tok, err := f.svc.Link(f.user, scope, auth.LinkOptions{Client: "192.0.2.5", Expires: time.Now().Add(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := send(t, f.srv, http.MethodGet, scope+"?t="+tok, "", http.Header{"X-Forwarded-For": {"192.0.2.5"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("bound playlist link: %d", resp.StatusCode)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "http") {
+			continue
+		}
+		u, _ := url.Parse(line)
+		for client, want := range map[string]int{"192.0.2.5": 200, "192.0.2.6": 403} {
+			r, _ := send(t, f.srv, http.MethodHead, u.RequestURI(), "", http.Header{"X-Forwarded-For": {client}})
+			if r.StatusCode != want {
+				t.Errorf("track of a bound playlist from %s: %d, want %d", client, r.StatusCode, want)
+			}
+		}
+		parts := strings.Split(u.Query().Get("t"), ".")
+		if len(parts) == 4 {
+			if claims, err := base64Claims(parts[2]); err == nil && claims.Exp > time.Now().Add(11*time.Minute).Unix() {
+				t.Errorf("a track link outlives the playlist's link: exp %d", claims.Exp)
+			}
+		}
+	}
+	// bind=1 binds the tracks to whoever downloads the playlist.
+	resp, body = send(t, f.srv, http.MethodGet, "/playlist/Music/Various.m3u8?bind=1", "",
+		http.Header{"Cookie": {sessionCookie + "=" + cookie}, "X-Forwarded-For": {"192.0.2.7"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "t=v1.") {
+		t.Fatalf("bind=1 playlist: %d", resp.StatusCode)
+	}
+	first := ""
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "http") {
+			first = line
+			break
+		}
+	}
+	u, _ := url.Parse(first)
+	if r, _ := send(t, f.srv, http.MethodHead, u.RequestURI(), "", http.Header{"X-Forwarded-For": {"192.0.2.8"}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("a bind=1 track from another client: %d, want 403", r.StatusCode)
+	}
+}
+
+// base64Claims reads a token's claims part (tests only: no MAC check).
+func base64Claims(part string) (struct{ Exp int64 }, error) {
+	var c struct{ Exp int64 }
+	b, err := base64.RawURLEncoding.DecodeString(part)
+	if err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(b, &c)
+}
+
+// TestIPv6LoginLimit: one IPv6 host has a whole /64; its addresses share
+// the per-client login limit.
+func TestIPv6LoginLimit(t *testing.T) {
+	f := securityFixture(t)
+	var codes []int
+	for i := range 12 {
+		_, code := f.login(t, "nobody"+strconv.Itoa(i), "x", "2001:db8:1:2::"+strconv.FormatInt(int64(i+1), 16))
+		codes = append(codes, code)
+	}
+	if codes[10] != http.StatusTooManyRequests {
+		t.Errorf("12 logins from 12 addresses of one /64: %v, want 429 after 10", codes)
+	}
+}
+
+// TestGuestsMakeNoKeys: a guest uses the browser only.
+func TestGuestsMakeNoKeys(t *testing.T) {
+	f := securityFixture(t)
+	if _, err := f.svc.AddUser(t.Context(), "gus", "gus password 4", auth.Guest, []string{"Music"}); err != nil {
+		t.Fatal(err)
+	}
+	f.passwords["gus"] = "gus password 4"
+	cookie, _ := f.login(t, "gus", f.passwords["gus"], "192.0.2.130")
+	resp, _ := send(t, f.srv, http.MethodPost, "/account/keys", "name=app",
+		http.Header{"Cookie": {sessionCookie + "=" + cookie}, "Content-Type": {"application/x-www-form-urlencoded"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a guest's POST /account/keys: %d, want 403", resp.StatusCode)
+	}
+	if keys, _ := f.svc.APIKeys(t.Context(), ""); len(keys) != 0 {
+		t.Errorf("%d keys after the refusal", len(keys))
 	}
 }

@@ -77,6 +77,10 @@ type Options struct {
 	// BodyTimeout bounds how long a request's body may take to arrive;
 	// 0: no bound.
 	BodyTimeout time.Duration
+	// LocalHosts answers only requests for localhost or an IP address
+	// (421 otherwise): set for a server without accounts on a loopback
+	// address, against DNS rebinding.
+	LocalHosts bool
 }
 
 // Scanner is what the web front end needs of the library scanner.
@@ -125,6 +129,9 @@ func New(opts Options) *Server {
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = s.headers(h)
 	h = requestBodies(h, opts.BodyTimeout)
+	if opts.LocalHosts {
+		h = localHosts(h)
+	}
 	h = recoverPanics(h, opts.Logger)
 	if opts.AccessLog {
 		h = accessLog(h, opts.Logger, s.proxies, opts.AccessLogTo)

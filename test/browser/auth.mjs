@@ -185,8 +185,8 @@ async function scenario(browser) {
     await form.locator('input[name=library][value=Videos]').check();
     check(!(await form.locator('input[name=library][value=Music]').isChecked()), 'Music is ticked for the new user');
     await form.locator('button[type=submit]').click();
-    await until(page, 'no flash "User tv created."',
-      () => document.querySelector('[data-testid=flash]')?.textContent.trim() === 'User tv created.', undefined,
+    await until(page, 'no flash "User \"tv\" created."',
+      () => document.querySelector('[data-testid=flash]')?.textContent.trim() === 'User "tv" created.', undefined,
       { state: () => [location.href, document.querySelector('[data-testid=flash], [data-testid=flash-error]')?.textContent] });
     const row = page.locator('[data-testid=user-row][data-user=tv]');
     check(await row.count() === 1, 'tv is not in the list of users');
