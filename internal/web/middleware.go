@@ -375,7 +375,8 @@ func localHosts(next http.Handler) http.Handler {
 			host = h
 		}
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil &&
+		// No Host (HTTP/1.0) is no rebinding: a browser always sends one.
+		if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && host != "" &&
 			host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 			http.Error(w, "this server answers to localhost and IP addresses only", http.StatusMisdirectedRequest)
 			return
