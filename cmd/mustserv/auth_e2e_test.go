@@ -122,6 +122,18 @@ func TestSignedPlaylistPlayers(t *testing.T) {
 		t.Errorf("the clip's signature on another file: %d, want 403", resp.StatusCode)
 	}
 
+	// Metrics and error pages carry no secret either.
+	var pages []string
+	_, metrics := get(t, s.URL+"/metrics", "Cookie", "mustserv_session="+adminCookie)
+	pages = append(pages, string(metrics))
+	for _, target := range []string{other, clip + "x", s.URL + "/stream/" + mp4Path + "?t=" + url.QueryEscape(tv), s.URL + "/nothing?t=" + tv} {
+		_, body := get(t, target)
+		pages = append(pages, string(body))
+	}
+	if !strings.Contains(pages[0], "mustserv_streams_admitted_total") {
+		t.Errorf("/metrics as admin: %.200s", pages[0])
+	}
+
 	s.Stop(t)
 	played := 0
 	for _, l := range s.requests() {
@@ -142,6 +154,11 @@ func TestSignedPlaylistPlayers(t *testing.T) {
 	for _, sec := range secrets {
 		if strings.Contains(logs, sec) {
 			t.Errorf("a secret (%.10s…) is in the server's log", sec)
+		}
+		for i, p := range pages {
+			if strings.Contains(p, sec) {
+				t.Errorf("a secret (%.10s…) is in answer %d (metrics or an error page)", sec, i)
+			}
 		}
 	}
 	if !strings.Contains(logs, token) {

@@ -167,7 +167,7 @@ var flashes = map[string]string{
 	"library-removed": "Library %s removed.",
 	"scan-started":    "A scan of every library started.",
 	"scan-running":    "A scan is running already.",
-	"pacing-saved":    "Pacing settings saved and in effect.",
+	"pacing-saved":    "Pacing settings saved and in effect (a new peak window applies after a restart).",
 	"rotated":         "A new signing key is in use.",
 	"stopped":         "Stream stopped.",
 	"stream-gone":     "That stream had ended already.",
