@@ -94,7 +94,7 @@ func hostOf(t testing.TB, base string) string {
 
 // rawGet sends a GET on conn and reads the response head.
 func rawGet(conn net.Conn, br *bufio.Reader, path string) (*http.Response, error) {
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path); err != nil {
 		return nil, err
 	}
 	return http.ReadResponse(br, nil)
