@@ -132,6 +132,21 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if u.data != "" {
 		cfg.Server.DataDir = u.data
 	}
+	if u.config == "" {
+		// As serve does: the data folder's own file, if the admin pages
+		// wrote one (it may place the keys and accounts elsewhere).
+		if dir, err := cfg.Server.ResolveDataDir(getenv); err == nil {
+			if p := filepath.Join(dir, configFile); fileExists(p) {
+				if cfg, err = config.Load(p); err != nil {
+					return err
+				}
+				cfg.ApplyEnv(getenv)
+				if u.data != "" {
+					cfg.Server.DataDir = u.data
+				}
+			}
+		}
+	}
 	cfg.Auth.Mode = "accounts" // the file is managed even if the server runs without
 	// The data folder is needed only for what the config does not place.
 	dataDir, err := cfg.Server.ResolveDataDir(getenv)
@@ -316,6 +331,11 @@ func runUserKey(ctx context.Context, svc *auth.Service, words []string, byName f
 	return nil
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // readPassword reads a password from the first line of file ("-" is
 // stdin) or, without a file, asks twice on the terminal without echo.
 func readPassword(file string, stderr io.Writer) (string, error) {
@@ -340,6 +360,7 @@ func readPassword(file string, stderr io.Writer) (string, error) {
 		return "", usageError{"no terminal to ask the password on: use --password-file FILE (or - for stdin)"}
 	}
 	defer tty.Close()
+	in := bufio.NewReader(tty) // one reader: a pasted "pw\npw\n" is two answers
 	ask := func(prompt string) (string, error) {
 		fmt.Fprint(tty, prompt)
 		defer fmt.Fprintln(tty)
@@ -354,7 +375,7 @@ func readPassword(file string, stderr io.Writer) (string, error) {
 			return "", err
 		}
 		defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		line, err := bufio.NewReader(tty).ReadString('\n')
+		line, err := in.ReadString('\n')
 		return strings.TrimRight(line, "\r\n"), err
 	}
 	pw, err := ask("Password: ")

@@ -187,3 +187,25 @@ func TestListenDefault(t *testing.T) {
 		t.Errorf("with an account: serving at %s, want every interface (localhost:8000)", s.URL)
 	}
 }
+
+// TestUserCommandReadsDataConfig: like serve, `mustserv user` reads the
+// data folder's mustserv.toml (written by the admin pages), so it manages
+// the accounts the server uses.
+func TestUserCommandReadsDataConfig(t *testing.T) {
+	t.Parallel()
+	data, other := t.TempDir(), t.TempDir()
+	cfg := "[auth]\nstate_file = " + tomlString(filepath.Join(other, "state.db")) +
+		"\nkey_file = " + tomlString(filepath.Join(other, "signing.keys")) + "\n"
+	if err := os.WriteFile(filepath.Join(data, configFile), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, "user", "add", "ann", "--data", data, "--password-file", passwordFile(t, "ann's password")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "state.db")); err != nil {
+		t.Errorf("the accounts are not where the data folder's config puts them: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, stateFile)); err == nil {
+		t.Error("a second state.db was made in the data folder")
+	}
+}

@@ -845,9 +845,34 @@ func (a *adminPages) handleRemoveLibrary() http.Handler {
 			a.fail(w, r, err, func(code int, msg string) { a.renderLibraries(w, r, code, msg, libForm{}) })
 			return
 		}
+		// Grants of the library go with it: a library added later under
+		// the same name must not reach its old users unasked.
+		if a.auth != nil {
+			if err := a.dropGrants(r.Context(), name); err != nil {
+				writeError(w, r, a.s.opts.Logger, err)
+				return
+			}
+		}
 		a.logChange(r, "admin: library removed", "library", name)
 		done(w, r, "/admin/libraries", "library-removed", name)
 	})
+}
+
+// dropGrants takes library lib out of every user's libraries.
+func (a *adminPages) dropGrants(ctx context.Context, lib string) error {
+	users, err := a.auth.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if slices.Contains(u.Libraries, lib) {
+			libs := slices.DeleteFunc(slices.Clone(u.Libraries), func(l string) bool { return l == lib })
+			if err := a.auth.SetAccess(ctx, u.ID, u.Role, libs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (a *adminPages) handleRescan() http.Handler {

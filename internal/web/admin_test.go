@@ -527,8 +527,15 @@ func TestAdminLibraries(t *testing.T) {
 		}
 	}
 
+	// A user of Films and Music loses Films with the library.
+	if err := f.svc.SetAccess(t.Context(), f.user.ID, auth.User, []string{"Films", "Music"}); err != nil {
+		t.Fatal(err)
+	}
 	resp, body = f.post(t, "/admin/libraries/Films/delete", "", root)
 	wantDone(t, "remove", resp, body, "/admin/libraries", "library-removed")
+	if u, ok := f.svc.Account(f.user.ID); !ok || !slices.Equal(u.Libraries, []string{"Music"}) {
+		t.Errorf("the user's libraries after Films was removed: %v, want [Music]", u.Libraries)
+	}
 	resp, _ = f.post(t, "/admin/libraries/Nope/delete", "", root)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("remove an unknown library: %s, want 404", resp.Status)
