@@ -26,10 +26,11 @@ import (
 type KeyFile struct {
 	path string
 
-	mu      sync.Mutex
-	ring    *Keyring
-	stamp   fileStamp // of the file ring was loaded from
-	checked time.Time // when stamp was last compared with the file
+	ring  *Keyring // set once by OpenKeyFile; its keys change under its own lock
+	check throttle // when stamp was last compared with the file
+
+	mu    sync.Mutex // loads and rotations
+	stamp fileStamp  // of the file ring was loaded from
 }
 
 // reloadEvery is how often Ring looks for a rotation by another node.
@@ -106,7 +107,8 @@ func (k *KeyFile) load() error {
 	k.ring.mu.Lock()
 	k.ring.keys = keys
 	k.ring.mu.Unlock()
-	k.stamp, k.checked = stampOf(fi), time.Now()
+	k.stamp = stampOf(fi)
+	k.check.done(time.Now())
 	return nil
 }
 
@@ -165,13 +167,12 @@ func writeKeys(f *os.File, keys []key) error {
 // rotated it (looked at no more than once per reloadEvery). A file that
 // has become unreadable leaves the last keys in use.
 func (k *KeyFile) Ring() *Keyring {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if now := time.Now(); now.Sub(k.checked) >= reloadEvery {
-		k.checked = now
+	if k.check.due(time.Now(), reloadEvery) {
+		k.mu.Lock()
 		if fi, err := os.Stat(k.path); err == nil && stampOf(fi) != k.stamp {
 			k.load() // on error the old keys stay
 		}
+		k.mu.Unlock()
 	}
 	return k.ring
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +36,8 @@ type Service struct {
 	// Changes made by another process (`mustserv user` while the server
 	// runs) are noticed through the store's data version, looked at no
 	// more than once per reloadEvery.
-	checkMu     sync.Mutex
-	checked     time.Time
-	dataVersion int64
+	check       throttle
+	dataVersion atomic.Int64
 }
 
 // ServiceOptions are the lifetimes of what a Service signs.
@@ -110,9 +110,8 @@ func (s *Service) reload(ctx context.Context) error {
 	for _, u := range users {
 		m[u.ID] = u
 	}
-	s.checkMu.Lock()
-	s.dataVersion, s.checked = v, time.Now()
-	s.checkMu.Unlock()
+	s.dataVersion.Store(v)
+	s.check.done(time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.accounts, s.revoked = m, revoked
@@ -135,16 +134,11 @@ func randomID(n int) string {
 // looking no more often than every: reloadEvery on every request, less
 // on a miss (a user just added by `mustserv user` signing in).
 func (s *Service) refresh(every time.Duration) {
-	s.checkMu.Lock()
-	if time.Since(s.checked) < every {
-		s.checkMu.Unlock()
+	if !s.check.due(time.Now(), every) {
 		return
 	}
-	s.checked = time.Now()
-	old := s.dataVersion
-	s.checkMu.Unlock()
 	ctx := context.Background()
-	if v, err := s.store.dataVersion(ctx); err == nil && v != old {
+	if v, err := s.store.dataVersion(ctx); err == nil && v != s.dataVersion.Load() {
 		s.reload(ctx) // on error the accounts in memory stay
 	}
 }
