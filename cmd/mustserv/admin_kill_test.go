@@ -50,7 +50,7 @@ func TestAdminSavesSurviveKill(t *testing.T) {
 		finished := make(chan struct{})
 		go func() {
 			defer close(finished)
-			client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			client := noRedirect
 			for n := next; ; n++ {
 				select {
 				case <-stop:

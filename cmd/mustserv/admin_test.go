@@ -21,7 +21,7 @@ func postForm(t *testing.T, target, cookie string, form url.Values) int {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Cookie", "mustserv_session="+cookie)
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirect
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

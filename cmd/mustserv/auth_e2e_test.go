@@ -27,7 +27,6 @@ func TestSignedPlaylistPlayers(t *testing.T) {
 	data := t.TempDir()
 	s := startRun(t, nil, "--auth", "--listen", "127.0.0.1:0", "--data", data,
 		filepath.Join(mediaDir, "Music"), filepath.Join(mediaDir, "Videos"))
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	// First run: only the printed link makes the admin, once.
 	m := regexp.MustCompile(`(https?://\S+/setup\?token=([0-9a-f]+))`).FindStringSubmatch(s.Stdout.String())

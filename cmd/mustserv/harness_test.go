@@ -285,6 +285,10 @@ func waitReady(t testing.TB, base string) {
 	t.Fatalf("%s/readyz never answered 200; last: %s", base, last)
 }
 
+// noRedirect is a client that returns redirects instead of following
+// them (a login's 303 carries the cookie).
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // writeConfig writes a TOML configuration into a temporary folder.
 func writeConfig(t testing.TB, text string) string {
 	t.Helper()

@@ -56,7 +56,7 @@ func TestSessionsAcrossNodes(t *testing.T) {
 	// Logout on a: b learns of it from the shared store within a second.
 	req, _ := http.NewRequest(http.MethodPost, a.URL+"/logout", nil)
 	req.Header.Set("Cookie", "mustserv_session="+cookie)
-	if resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req); err != nil {
+	if resp, err := noRedirect.Do(req); err != nil {
 		t.Fatal(err)
 	} else {
 		resp.Body.Close()

@@ -68,7 +68,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		CheckRedirect: noRedirect.CheckRedirect}
 	resp, err := client.PostForm(s.URL+"/login", url.Values{"name": {"ann"}, "password": {"ann's password"}})
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func passwordFile(t *testing.T, pw string) string {
 // the status when it fails.
 func login(t *testing.T, base, name, pw string) (string, int) {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirect
 	resp, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {pw}})
 	if err != nil {
 		t.Fatal(err)
