@@ -26,6 +26,9 @@ func handOver(t *testing.T, p *Pacer, f *os.File, a Admission, off, n int64) net
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// A fixed receive buffer: autotuning may grow it to tcp_rmem's
+	// maximum (32 MiB here), and then a whole file fits in the buffers.
+	c.(*net.TCPConn).SetReadBuffer(256 << 10)
 	sc, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +64,12 @@ func tempFile(t *testing.T, size int) (*os.File, []byte) {
 // is closed at the end.
 func TestHandSendsExactBytes(t *testing.T) {
 	t.Parallel()
-	f, data := tempFile(t, 3<<20+12345)
+	// Larger than the socket buffers (the client's receive buffer is
+	// fixed, the sender's at most 4 MiB): the whole-file stream cannot
+	// finish before the client reads, so its shared descriptor is still
+	// open when counted (with 3 MiB every stream could end first, and CI
+	// once counted 0).
+	f, data := tempFile(t, 8<<20+12345)
 	p := New(Options{})
 	defer p.Close()
 	ranges := [][2]int64{{0, int64(len(data))}, {1 << 20, 2 << 20}, {int64(len(data)) - 1, 1}}
