@@ -9,19 +9,27 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
 // InCI reports whether the tests run in CI (CI=true).
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// NeedTool returns the path of program name. When it is missing the test
-// is skipped, or failed in CI.
+// NeedTool returns the path of program name, found on PATH or where `go
+// install` puts programs ($GOBIN, else $GOPATH/bin, else ~/go/bin: how
+// .ci/run installs versitygw). When it is missing the test is skipped, or
+// failed in CI.
 func NeedTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
+	}
+	for _, dir := range goBins() {
+		if fi, serr := os.Stat(filepath.Join(dir, name)); serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return filepath.Join(dir, name)
+		}
 	}
 	if InCI() {
 		t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
@@ -41,4 +49,19 @@ func NeedRoot(t testing.TB) {
 		t.Fatal("this test needs root in CI")
 	}
 	t.Skip("needs root")
+}
+
+// goBins are the folders `go install` may have put a program in.
+func goBins() []string {
+	if d := os.Getenv("GOBIN"); d != "" {
+		return []string{d}
+	}
+	var dirs []string
+	for _, p := range filepath.SplitList(os.Getenv("GOPATH")) {
+		dirs = append(dirs, filepath.Join(p, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	return dirs
 }
