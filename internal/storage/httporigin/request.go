@@ -1,0 +1,205 @@
+package httporigin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"mustserv/internal/storage"
+)
+
+// errFolder is head's answer for a name the origin redirects to name + "/".
+var errFolder = errors.New("a folder")
+
+// errOtherHost refuses a redirect that leaves the origin.
+var errOtherHost = errors.New("redirect to another host or scheme refused")
+
+// newClient returns c's settings with our redirect policy, or a client of
+// our own when c is nil.
+func newClient(c *http.Client) *http.Client {
+	var cl http.Client
+	if c != nil {
+		cl = *c
+	} else {
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		cl.Transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 15 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   2 * headConcurrency, // a listing's HEADs reuse connections
+		}
+	}
+	cl.CheckRedirect = checkRedirect
+	return &cl
+}
+
+// checkRedirect follows redirects within the origin, refuses those that
+// leave it (our Authorization must not go elsewhere, nor our trust), and
+// hands the redirect of a folder's URL to its "/" form back to the
+// caller, which is how a HEAD learns that a name is a folder.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first, prev := via[0].URL, via[len(via)-1].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return errOtherHost
+	}
+	if req.URL.Path == prev.Path+"/" {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 5 {
+		return errors.New("more than 5 redirects")
+	}
+	return nil
+}
+
+// do sends one request to the origin with the backend's headers.
+func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	// A compressed body's bytes are not the file's: ranges would be wrong.
+	req.Header.Set("Accept-Encoding", "identity")
+	if b.auth != "" {
+		req.Header.Set("Authorization", b.auth)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return resp, nil
+}
+
+// classify wraps a transport error with the sentinel its caller maps to
+// a status: a timeout is storage.ErrTimeout, the caller's cancellation
+// stays context.Canceled, anything else is storage.ErrUnavailable.
+func classify(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: %w", storage.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+}
+
+// statusError is the error of an answer whose status is not the one
+// asked for.
+func statusError(resp *http.Response) error {
+	kind := storage.ErrUnavailable
+	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusGone:
+		kind = fs.ErrNotExist
+	case http.StatusUnauthorized, http.StatusForbidden:
+		kind = fs.ErrPermission
+	}
+	return fmt.Errorf("%w: the origin answered %s", kind, resp.Status)
+}
+
+// unavailable is an answer the origin cannot have meant.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", storage.ErrUnavailable, fmt.Sprintf(format, args...))
+}
+
+// version is what a HEAD tells of a file: its bytes are this many, of
+// this time, with this ETag, for as long as the origin says so.
+type version struct {
+	size    int64
+	mtime   time.Time // UTC, second precision; zero if not given
+	lastMod string    // the Last-Modified header as sent
+	etag    string
+}
+
+func (v version) info(name string) fileInfo {
+	return fileInfo{name: name, size: v.size, mtime: v.mtime}
+}
+
+// strongETag reports whether v's ETag may be used in If-Match (RFC 9110
+// 13.1.1: If-Match uses the strong comparison; a weak tag never matches).
+func (v version) strongETag() bool {
+	return v.etag != "" && !strings.HasPrefix(v.etag, "W/")
+}
+
+// head describes the file name with a HEAD; errFolder if it is a folder.
+func (b *Backend) head(ctx context.Context, name string) (version, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	resp, err := b.do(ctx, http.MethodHead, b.fileURL(name), nil)
+	if err != nil {
+		return version{}, err
+	}
+	resp.Body.Close()
+	switch {
+	case isRedirect(resp.StatusCode):
+		// checkRedirect hands back only the redirect to name + "/".
+		return version{}, errFolder
+	case resp.StatusCode != http.StatusOK:
+		return version{}, statusError(resp)
+	case resp.ContentLength < 0:
+		return version{}, unavailable("no Content-Length in the answer to HEAD")
+	}
+	if err := checkEncoding(resp); err != nil {
+		return version{}, err
+	}
+	v := version{size: resp.ContentLength, etag: resp.Header.Get("ETag"), lastMod: resp.Header.Get("Last-Modified")}
+	if v.lastMod != "" {
+		if v.mtime, err = parseTime(v.lastMod); err != nil {
+			return version{}, unavailable("Last-Modified %q: %v", v.lastMod, err)
+		}
+	}
+	return v, nil
+}
+
+// isRedirect reports whether code is a redirect with a Location.
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// checkEncoding refuses a compressed answer, whose lengths and ranges are
+// not the file's.
+func checkEncoding(resp *http.Response) error {
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return unavailable("the origin sent Content-Encoding %q", ce)
+	}
+	return nil
+}
+
+// parseTime parses an HTTP date (Last-Modified, nginx's JSON mtime) into
+// UTC, so that every path to a file's time gives the same time.Time.
+func parseTime(s string) (time.Time, error) {
+	t, err := http.ParseTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// readBody reads at most limit bytes of resp's body; more is an error.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, classify(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, unavailable("listing longer than %d bytes", limit)
+	}
+	return body, nil
+}
