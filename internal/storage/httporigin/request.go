@@ -77,6 +77,12 @@ func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Head
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
+		// After a redirect, the error names the redirect's target: a
+		// URL of the origin's choosing, which may hold its secrets.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = u.String()
+		}
 		return nil, classify(err)
 	}
 	return resp, nil
