@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
@@ -214,5 +216,27 @@ func TestNginxChanged(t *testing.T) {
 	n, err := f.ReadAt(buf, 100)
 	if !errors.Is(err, storage.ErrChanged) || !errors.Is(err, storage.ErrUnavailable) || n != 0 {
 		t.Errorf("ReadAt after a change = %d, %v; want 0 bytes, ErrChanged and ErrUnavailable", n, err)
+	}
+}
+
+// Go's http.FileServer is a third kind of origin: an HTML index of its
+// own escaping ("./a:b"), relative redirects that it does not escape, and
+// "file/" redirected to "file" (unparsable for a name with "%": then
+// ReadDir of that file is ErrUnavailable, not fs.ErrNotExist).
+func TestFileServer(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeTree(t, root, fixture)
+	ts := httptest.NewServer(http.StripPrefix("/media", http.FileServer(http.Dir(root))))
+	t.Cleanup(ts.Close)
+	b := newBackend(t, ts.URL+"/media/", Options{})
+	if diff := cmp.Diff(onDisk(t, root, false), walk(t, b)); diff != "" {
+		t.Errorf("tree (-disk +backend):\n%s", diff)
+	}
+	for name, data := range fixture {
+		checkRead(t, b, name, data)
+	}
+	if _, err := b.ReadDir(t.Context(), "empty.flac"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadDir(a file): %v, want fs.ErrNotExist", err)
 	}
 }

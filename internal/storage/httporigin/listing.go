@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"io/fs"
 	"mime"
@@ -50,6 +51,10 @@ func (b *Backend) list(ctx context.Context, name string) ([]entry, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp)
+	}
+	if !strings.HasSuffix(resp.Request.URL.Path, "/") {
+		// Go's FileServer redirects "file/" to "file": not a folder.
+		return nil, fmt.Errorf("%w: not a folder", fs.ErrNotExist)
 	}
 	if err := checkEncoding(resp); err != nil {
 		return nil, err

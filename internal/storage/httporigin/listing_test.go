@@ -23,7 +23,8 @@ func links(entries []entry) []link {
 }
 
 // The index pages of nginx (captured from nginx 1.22) and Apache 2.4
-// (with icons linked too) give their children and nothing else.
+// (written by hand after mod_autoindex's FancyIndexing table, with icons
+// linked too) give their children and nothing else.
 func TestParseHTMLListing(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

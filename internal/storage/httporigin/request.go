@@ -45,14 +45,14 @@ func newClient(c *http.Client) *http.Client {
 
 // checkRedirect follows redirects within the origin, refuses those that
 // leave it (our Authorization must not go elsewhere, nor our trust), and
-// hands the redirect of a folder's URL to its "/" form back to the
-// caller, which is how a HEAD learns that a name is a folder.
+// hands a redirect to a folder back to the caller, which is how a HEAD
+// learns that a name is a folder.
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	first, prev := via[0].URL, via[len(via)-1].URL
+	first := via[0].URL
 	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
 		return errOtherHost
 	}
-	if req.URL.Path == prev.Path+"/" {
+	if req.Response != nil && isFolderRedirect(req.Response) {
 		return http.ErrUseLastResponse
 	}
 	if len(via) >= 5 {
@@ -149,8 +149,7 @@ func (b *Backend) head(ctx context.Context, name string) (version, error) {
 	}
 	resp.Body.Close()
 	switch {
-	case isRedirect(resp.StatusCode):
-		// checkRedirect hands back only the redirect to name + "/".
+	case isFolderRedirect(resp):
 		return version{}, errFolder
 	case resp.StatusCode != http.StatusOK:
 		return version{}, statusError(resp)
@@ -169,14 +168,14 @@ func (b *Backend) head(ctx context.Context, name string) (version, error) {
 	return v, nil
 }
 
-// isRedirect reports whether code is a redirect with a Location.
-func isRedirect(code int) bool {
-	switch code {
-	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
-		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		return true
-	}
-	return false
+// isFolderRedirect reports whether resp redirects to a folder, as nginx,
+// Apache and Go's FileServer answer for a folder asked without its slash.
+// Only the Location's last character is looked at: Go's FileServer does
+// not escape it ("sub dir #1/" is its answer for "sub%20dir%20%231"), so
+// its path cannot be compared with ours; Stat confirms by listing.
+func isFolderRedirect(resp *http.Response) bool {
+	return resp.StatusCode >= 300 && resp.StatusCode <= 399 &&
+		strings.HasSuffix(resp.Header.Get("Location"), "/")
 }
 
 // checkEncoding refuses a compressed answer, whose lengths and ranges are
