@@ -122,9 +122,10 @@ func parseContentRange(s string) (first, last, total int64, ok bool) {
 }
 
 // checkVersion accepts an answer whose ETag and Last-Modified are those
-// the file was opened with.
+// the file was opened with (a validator the HEAD did not give is not
+// compared).
 func (f *fetcher) checkVersion(resp *http.Response) error {
-	if etag := resp.Header.Get("ETag"); etag != f.v.etag {
+	if etag := resp.Header.Get("ETag"); f.v.etag != "" && etag != f.v.etag {
 		return changed("ETag %q, opened as %q", etag, f.v.etag)
 	}
 	if f.v.lastMod == "" {

@@ -42,6 +42,8 @@ type Options struct {
 	Timeout time.Duration
 }
 
+var _ storage.Backend = (*Backend)(nil)
+
 // Backend is a storage.Backend over the files below one HTTP(S) URL.
 // It is safe for concurrent use.
 type Backend struct {
