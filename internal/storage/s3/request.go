@@ -1,0 +1,148 @@
+package s3
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"mustserv/internal/storage"
+)
+
+// newClient returns c, or a client of our own when c is nil; either way
+// redirects are not followed (S3 redirects to another region's endpoint,
+// and the signature would not be valid there).
+func newClient(c *http.Client) *http.Client {
+	var cl http.Client
+	if c != nil {
+		cl = *c
+	} else {
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		cl.Transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 15 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   8,
+		}
+	}
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cl
+}
+
+// do sends a signed request without a body.
+func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	// A compressed body's bytes are not the object's: ranges would be wrong.
+	req.Header.Set("Accept-Encoding", "identity")
+	b.signer.sign(req, b.now(), emptyHash)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return resp, nil
+}
+
+// classify wraps a transport error with the sentinel its caller maps to
+// a status: a timeout is storage.ErrTimeout, the caller's cancellation
+// stays context.Canceled, anything else is storage.ErrUnavailable. The
+// URL the client puts in its errors is dropped: it is in the caller's
+// context already.
+func classify(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: %w", storage.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+}
+
+// s3Error is the body of S3's error answers.
+type s3Error struct {
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+// statusError is the error of an answer whose status is not the one
+// asked for, with S3's error code and message when the body has them
+// (a HEAD's answer has no body). Neither can hold the secret: S3 never
+// sends it, and its StringToSign and CanonicalRequest are left out.
+func statusError(resp *http.Response) error {
+	kind := storage.ErrUnavailable
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		kind = fs.ErrNotExist
+	case http.StatusUnauthorized, http.StatusForbidden:
+		kind = fs.ErrPermission
+	}
+	msg := "S3 answered " + resp.Status
+	var e s3Error
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if xml.Unmarshal(body, &e) == nil && e.Code != "" {
+		switch e.Code {
+		case "NoSuchKey", "NoSuchBucket":
+			kind = fs.ErrNotExist
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+			kind = fs.ErrPermission
+		}
+		msg += ": " + printable(e.Code, 64)
+		if e.Message != "" {
+			msg += ": " + printable(e.Message, 200)
+		}
+	}
+	return fmt.Errorf("%w: %s", kind, msg)
+}
+
+// printable is s cut to at most n bytes of valid UTF-8, control
+// characters dropped, for an error message.
+func printable(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
+// unavailable is an answer S3 cannot have meant.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", storage.ErrUnavailable, fmt.Sprintf(format, args...))
+}
+
+// readBody reads at most limit bytes of resp's body; more is an error.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, classify(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, unavailable("an answer longer than %d bytes", limit)
+	}
+	return body, nil
+}
