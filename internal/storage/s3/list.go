@@ -17,9 +17,10 @@ const maxListBody = 16 << 20
 
 // listResult is the part of a ListObjectsV2 answer a listing needs.
 type listResult struct {
-	IsTruncated           bool   `xml:"IsTruncated"`
-	NextContinuationToken string `xml:"NextContinuationToken"`
-	EncodingType          string `xml:"EncodingType"`
+	XMLName               xml.Name `xml:"ListBucketResult"`
+	IsTruncated           bool     `xml:"IsTruncated"`
+	NextContinuationToken string   `xml:"NextContinuationToken"`
+	EncodingType          string   `xml:"EncodingType"`
 	Contents              []struct {
 		Key          string `xml:"Key"`
 		LastModified string `xml:"LastModified"`

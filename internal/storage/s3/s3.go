@@ -30,6 +30,11 @@ import (
 	"mustserv/internal/storage"
 )
 
+var (
+	_ storage.Backend    = (*Backend)(nil)
+	_ storage.Redirector = (*Backend)(nil)
+)
+
 // Options configure a Backend. The zero value is sane.
 type Options struct {
 	// AccessKey, SecretKey and SessionToken are the credentials; with
