@@ -86,6 +86,19 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
+func TestWrongRegion(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amz-Bucket-Region", "eu-north-1")
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
+	b := fakeBackend(t, h, Options{})
+	_, err := b.Stat(t.Context(), "x.mp3")
+	if !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), "region eu-north-1") {
+		t.Errorf("Stat = %v, want storage.ErrUnavailable naming the bucket's region", err)
+	}
+}
+
 func TestTransportErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("refused", func(t *testing.T) {

@@ -112,6 +112,11 @@ func statusError(resp *http.Response) error {
 			msg += ": " + printable(e.Message, 200)
 		}
 	}
+	if r := resp.Header.Get("X-Amz-Bucket-Region"); r != "" && resp.StatusCode != http.StatusNotFound {
+		// A HEAD in the wrong region gets a 301 or 400 without a body:
+		// this header is all it says.
+		msg += " (the bucket is in region " + printable(r, 64) + ")"
+	}
 	return fmt.Errorf("%w: %s", kind, msg)
 }
 
