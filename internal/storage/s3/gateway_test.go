@@ -59,13 +59,25 @@ func startGateway(t *testing.T) *gateway {
 	return &shared
 }
 
-// start runs versitygw on a free port and waits until it answers.
+// start runs versitygw on a free port and waits until it answers. The
+// port is free when picked but may be taken before versitygw listens:
+// then it exits, and another port is tried.
 func (g *gateway) start(bin string) error {
 	dir, err := os.MkdirTemp("", "mustserv-s3-*")
 	if err != nil {
 		return err
 	}
 	g.dir = dir
+	for try := 1; ; try++ {
+		err := g.launch(bin)
+		if err == nil || try == 3 {
+			return err
+		}
+	}
+}
+
+// launch runs versitygw once.
+func (g *gateway) launch(bin string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -73,7 +85,8 @@ func (g *gateway) start(bin string) error {
 	addr := ln.Addr().String()
 	ln.Close()
 	began := time.Now()
-	g.cmd = exec.Command(bin, "--port", addr, "--quiet", "posix", dir)
+	g.log.Reset()
+	g.cmd = exec.Command(bin, "--port", addr, "--quiet", "posix", g.dir)
 	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+testAccess, "ROOT_SECRET_KEY="+testSecret)
 	g.cmd.Stdout, g.cmd.Stderr = &g.log, &g.log
 	if err := g.cmd.Start(); err != nil {

@@ -52,6 +52,7 @@ func describe(fi fs.FileInfo) infoOf {
 func TestGateway(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
+	t.Logf("versitygw answered %v after it was started", g.startup)
 	for _, prefix := range []string{"library/with space", ""} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
 			t.Parallel()
