@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -24,12 +25,16 @@ import (
 const (
 	testAccess = "mustservtest"
 	testSecret = "s3cr3t-Never-In-Errors"
+	// virtualDomain is the gateway's domain for virtual-host style
+	// (bucket.s3.test); the tests' clients dial the gateway for any host.
+	virtualDomain = "s3.test"
 )
 
 // gateway is a versitygw serving a temporary folder over HTTP.
 type gateway struct {
 	once     sync.Once
 	endpoint string // http://127.0.0.1:port
+	addr     string // 127.0.0.1:port
 	dir      string
 	cmd      *exec.Cmd
 	exited   chan struct{}
@@ -86,7 +91,7 @@ func (g *gateway) launch(bin string) error {
 	ln.Close()
 	began := time.Now()
 	g.log.Reset()
-	g.cmd = exec.Command(bin, "--port", addr, "--quiet", "posix", g.dir)
+	g.cmd = exec.Command(bin, "--port", addr, "--virtual-domain", virtualDomain, "--quiet", "posix", g.dir)
 	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+testAccess, "ROOT_SECRET_KEY="+testSecret)
 	g.cmd.Stdout, g.cmd.Stderr = &g.log, &g.log
 	if err := g.cmd.Start(); err != nil {
@@ -95,6 +100,7 @@ func (g *gateway) launch(bin string) error {
 	g.exited = make(chan struct{})
 	go func() { g.cmd.Wait(); close(g.exited) }()
 	g.endpoint = "http://" + addr
+	g.addr = addr
 	if err := g.waitReady(30 * time.Second); err != nil {
 		g.cmd.Process.Kill()
 		<-g.exited // the log is written no more
@@ -193,6 +199,16 @@ func (g *gateway) putAll(t *testing.T, bucket, prefix string, files map[string][
 		}
 		g.put(t, bucket, key, data)
 	}
+}
+
+// virtualClient returns a client that reaches the gateway whatever the
+// host asked for: bucket.s3.test needs no DNS.
+func (g *gateway) virtualClient() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, g.addr)
+	}}
+	return &http.Client{Transport: tr}
 }
 
 // backend returns a Backend of bucket/prefix on the gateway.

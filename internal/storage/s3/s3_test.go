@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -61,6 +62,45 @@ func TestGateway(t *testing.T) {
 			g.putAll(t, bucket, prefix, files)
 			checkTree(t, g.backend(t, bucket, prefix, Options{}), files)
 		})
+	}
+}
+
+// TestGatewayVirtualHost reads the fixture in virtual-host style
+// (bucket.s3.test), presigned URLs included.
+func TestGatewayVirtualHost(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	bucket := g.newBucket(t)
+	files := fixture()
+	g.putAll(t, bucket, "lib", files)
+	client := g.virtualClient()
+	_, port, _ := strings.Cut(g.addr, ":")
+	u := &url.URL{Scheme: "s3", Host: bucket, Path: "/lib", RawQuery: url.Values{
+		"endpoint": {"http://" + virtualDomain + ":" + port}, "style": {"virtual"}}.Encode()}
+	b, err := New(u, Options{AccessKey: testAccess, SecretKey: testSecret, Client: client,
+		getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	checkTree(t, b, files)
+
+	const name = "Vidéos/日本 ü.mkv"
+	redirect, err := b.RedirectURL(t.Context(), name, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(redirect, "http://"+bucket+"."+virtualDomain+":"+port+"/lib/") {
+		t.Errorf("RedirectURL = %s, not virtual-host style", redirect)
+	}
+	resp, err := client.Get(redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, files[name]) {
+		t.Errorf("GET of the presigned URL: %s %q, %v; want 200 %q", resp.Status, body, err, files[name])
 	}
 }
 
