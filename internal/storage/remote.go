@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // FetchFunc returns a reader of the bytes [off, off+n) of one object, n > 0,
@@ -28,10 +30,11 @@ type Object struct {
 	Fetch FetchFunc
 }
 
-// RemoteOptions tune the files OpenRemote returns.
+// RemoteOptions tune the files OpenRemote returns. The zero value is
+// sane.
 type RemoteOptions struct {
 	// ReadAhead is the most bytes fetched ahead of sequential reads; 0
-	// means 4 MiB.
+	// means 4 MiB. A file holds at most two such windows in memory.
 	ReadAhead int64
 	// Cache, if not nil, keeps fetched ranges on disk.
 	Cache *Cache
@@ -39,83 +42,145 @@ type RemoteOptions struct {
 	Counters *Counters
 }
 
-// Cache is an on-disk cache of remote files' ranges, bounded in size.
-type Cache struct{}
-
-// Counters count remote reads. Safe for concurrent use.
-type Counters struct{}
+const (
+	// defaultReadAhead is RemoteOptions.ReadAhead's default: at 3 Mbit/s
+	// about ten seconds of playing, so a slow origin has time to answer.
+	defaultReadAhead = 4 << 20
+	// firstWindow is the read-ahead's first window (without a cache):
+	// small, so that a stream starts after one short fetch.
+	firstWindow = 64 << 10
+	// pieceMin is the least a random read fetches, aligned to it: the
+	// probe's reads of a few bytes around one spot cost one request.
+	pieceMin = 32 << 10
+	// pieceMax is the most a random read keeps in memory; pieces grow
+	// from pieceMin while random reads follow each other.
+	pieceMax = 256 << 10
+	// maxPieces is the number of pieces kept: a probe looks at the
+	// header, the tail and a sample or two at once.
+	maxPieces = 4
+	// maxRetries is how many times a failed fetch is repeated.
+	maxRetries = 2
+)
 
 // OpenRemote returns a File reading o through o.Fetch, whose reads end
 // when ctx ends.
+//
+// Reads take one of two paths. Random reads (ReadAt, and a Read that does
+// not continue the previous one) fetch aligned pieces of at least 32 KiB
+// and keep the last few in memory, so a probe's small reads of headers,
+// the tail and a few samples cost a request each and little more. A Read
+// that continues the previous one starts the read-ahead: a goroutine
+// fetches windows that double from 64 KiB up to ReadAhead, each one while
+// the reader is still in the one before, and the reader takes bytes as
+// soon as they arrive. Two windows exist at most (their buffers are
+// reused), and a Read elsewhere stops the read-ahead. So net/http's
+// ServeContent — a Seek, then 32 KiB reads paced by the client — waits on
+// the storage for its first two reads only.
+//
+// With a Cache and an Object.Key, reads look in the cache first; the
+// read-ahead's windows are whole cache blocks (its first one starts at
+// the block holding the read) and are stored, random reads store only a
+// whole block they happen to ask for.
+//
+// A fetch that fails with ErrUnavailable before giving a byte is repeated
+// up to twice, after 100 and 400 ms; one that gave bytes is not (the rest
+// could come from another version, if the backend cannot tell). ErrChanged
+// is final: every later read of the file fails with it. Errors are the
+// FetchFunc's, and an answer shorter than asked is io.ErrUnexpectedEOF
+// with ErrUnavailable.
 func OpenRemote(ctx context.Context, o Object, opt RemoteOptions) File {
-	return &remoteFile{ctx: ctx, o: o}
-}
-
-// remoteFile is the plain version: one fetch per read.
-type remoteFile struct {
-	ctx    context.Context
-	o      Object
-	mu     sync.Mutex
-	off    int64
-	closed bool
-}
-
-var errClosed = errors.New("file already closed")
-
-func (f *remoteFile) Stat() (fs.FileInfo, error) { return f.o.Info, nil }
-
-func (f *remoteFile) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.o.Info.Name(), Err: fs.ErrClosed}
+	ra := opt.ReadAhead
+	if ra <= 0 {
+		ra = defaultReadAhead
 	}
-	f.closed = true
+	ctx, cancel := context.WithCancel(ctx)
+	f := &remoteFile{
+		ctx:       ctx,
+		cancel:    cancel,
+		o:         o,
+		size:      o.Info.Size(),
+		readAhead: ra,
+		counters:  opt.Counters,
+		lastEnd:   -1,
+	}
+	if opt.Cache != nil && o.Key != "" {
+		f.cache = opt.Cache
+	}
+	return f
+}
+
+// remoteFile is the File OpenRemote returns.
+type remoteFile struct {
+	// ctx is the reads' context, kept because io.Reader has no room for
+	// one; Close cancels it.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	o         Object
+	size      int64
+	readAhead int64
+	cache     *Cache // nil without a cache or a key
+	counters  *Counters
+	closed    atomic.Bool
+	wg        sync.WaitGroup // read-ahead goroutines
+
+	mu      sync.Mutex // Read and Seek
+	off     int64
+	lastEnd int64   // where the last Read ended; -1 before the first
+	stream  *stream // the read-ahead, if a Read started one
+
+	pmu    sync.Mutex
+	pieces []piece // most recent last
+	failed error   // ErrChanged: final
+}
+
+// piece is a range a random read fetched.
+type piece struct {
+	off int64
+	buf []byte
+}
+
+func (f *remoteFile) name() string { return f.o.Info.Name() }
+
+// Stat describes the object as it was opened.
+func (f *remoteFile) Stat() (fs.FileInfo, error) {
+	if f.closed.Load() {
+		return nil, &fs.PathError{Op: "stat", Path: f.name(), Err: fs.ErrClosed}
+	}
+	return f.o.Info, nil
+}
+
+// Close stops the read-ahead and waits for it to end. Reads still
+// running fail.
+func (f *remoteFile) Close() error {
+	if !f.closed.CompareAndSwap(false, true) {
+		return &fs.PathError{Op: "close", Path: f.name(), Err: fs.ErrClosed}
+	}
+	f.cancel()
+	f.wg.Wait()
+	f.pmu.Lock()
+	f.pieces = nil
+	f.pmu.Unlock()
 	return nil
 }
 
-func (f *remoteFile) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, err := f.readAt(p, f.off)
-	f.off += int64(n)
-	return n, err
+// usable reports why the file cannot be read, if it cannot.
+func (f *remoteFile) usable(op string) error {
+	if f.closed.Load() {
+		return &fs.PathError{Op: op, Path: f.name(), Err: fs.ErrClosed}
+	}
+	if err := f.ctx.Err(); err != nil {
+		return &fs.PathError{Op: op, Path: f.name(), Err: err}
+	}
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	return f.failed
 }
 
-func (f *remoteFile) ReadAt(p []byte, off int64) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.readAt(p, off)
-}
-
-func (f *remoteFile) readAt(p []byte, off int64) (int, error) {
-	if f.closed {
-		return 0, errClosed
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("read at %d: negative offset", off)
-	}
-	size := f.o.Info.Size()
-	if off >= size {
-		return 0, io.EOF
-	}
-	n := min(int64(len(p)), size-off)
-	if n == 0 {
-		return 0, nil
-	}
-	rc, err := f.o.Fetch(f.ctx, off, n)
-	if err != nil {
+// Seek sets the offset of the next Read, as *os.File does.
+func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
+	if err := f.usable("seek"); err != nil {
 		return 0, err
 	}
-	defer rc.Close()
-	m, err := io.ReadFull(rc, p[:n])
-	if err == nil && n < int64(len(p)) {
-		err = io.EOF
-	}
-	return m, err
-}
-
-func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch whence {
@@ -123,13 +188,423 @@ func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		offset += f.off
 	case io.SeekEnd:
-		offset += f.o.Info.Size()
+		offset += f.size
 	default:
-		return f.off, fmt.Errorf("seek: bad whence %d", whence)
+		return 0, &fs.PathError{Op: "seek", Path: f.name(), Err: fmt.Errorf("%w: whence %d", fs.ErrInvalid, whence)}
 	}
 	if offset < 0 {
-		return f.off, fmt.Errorf("seek to %d: negative offset", offset)
+		return 0, &fs.PathError{Op: "seek", Path: f.name(), Err: fmt.Errorf("%w: negative offset %d", fs.ErrInvalid, offset)}
 	}
+	// The read-ahead is kept: the next Read decides whether it is
+	// still of use (ServeContent seeks to the end and back first).
 	f.off = offset
 	return offset, nil
+}
+
+// Read reads from the offset: from the read-ahead if the read continues
+// the previous one, else as a random read.
+func (f *remoteFile) Read(p []byte) (int, error) {
+	if err := f.usable("read"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if f.off >= f.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), f.size-f.off)]
+	n, err := f.read(p)
+	f.off += int64(n)
+	f.lastEnd = f.off
+	return n, err
+}
+
+// read reads a first part of p at f.off < f.size.
+func (f *remoteFile) read(p []byte) (int, error) {
+	if f.stream != nil {
+		n, err := f.stream.read(p, f.off)
+		if n > 0 && err == nil {
+			return n, nil
+		}
+		f.stopStream()
+		if err != nil {
+			return n, err
+		}
+	}
+	if n := f.fromPieces(p, f.off); n > 0 {
+		return n, nil
+	}
+	if f.off == f.lastEnd {
+		f.stream = f.startStream(f.off)
+		n, err := f.stream.read(p, f.off)
+		if err != nil {
+			f.stopStream()
+		}
+		return n, err
+	}
+	return f.readSome(p, f.off)
+}
+
+// ReadAt reads len(p) bytes at off as a random read, as *os.File does:
+// fewer only with an error (io.EOF at the end). It does not touch the
+// offset or the read-ahead, and is safe to call concurrently.
+func (f *remoteFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.usable("read"); err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: f.name(), Err: fmt.Errorf("%w: negative offset %d", fs.ErrInvalid, off)}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), f.size-off)
+	done := 0
+	for int64(done) < want {
+		n, err := f.readSome(p[done:want], off+int64(done))
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	if want < int64(len(p)) {
+		return done, io.EOF
+	}
+	return done, nil
+}
+
+// readSome reads a first part of p at off (off+len(p) <= size) from the
+// pieces in memory, the cache, or a new piece.
+func (f *remoteFile) readSome(p []byte, off int64) (int, error) {
+	if n := f.fromPieces(p, off); n > 0 {
+		return n, nil
+	}
+	lo, hi := int64(0), f.size
+	if f.cache != nil {
+		idx := off / f.cache.block
+		lo, hi = idx*f.cache.block, min((idx+1)*f.cache.block, f.size)
+		seg := p[:min(int64(len(p)), hi-off)]
+		if f.cache.read(f.o.Key, idx, hi-lo, seg, off-lo) {
+			f.counters.addCacheHit(len(seg))
+			return len(seg), nil
+		}
+	}
+	return f.fetchPiece(p, off, lo, hi)
+}
+
+// fromPieces copies into p what a piece holds at off.
+func (f *remoteFile) fromPieces(p []byte, off int64) int {
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	for i := len(f.pieces) - 1; i >= 0; i-- {
+		pc := f.pieces[i]
+		if off >= pc.off && off < pc.off+int64(len(pc.buf)) {
+			return copy(p, pc.buf[off-pc.off:])
+		}
+	}
+	return 0
+}
+
+// fetchPiece reads a first part of p at off from the storage, fetching
+// at most [lo, hi) (a cache block). A big read is fetched as asked and
+// not kept; a small one fetches an aligned piece and keeps it, twice as
+// big as the piece it follows.
+func (f *remoteFile) fetchPiece(p []byte, off, lo, hi int64) (int, error) {
+	if len(p) >= pieceMax {
+		n := min(int64(len(p)), hi-off)
+		if err := f.fetch(f.ctx, p[:n], off, nil); err != nil {
+			return 0, err
+		}
+		if f.cache != nil && off == lo && off+n == hi {
+			f.cache.store(f.o.Key, lo/f.cache.block, p[:n])
+		}
+		return int(n), nil
+	}
+	start := max(lo, off/pieceMin*pieceMin)
+	buf := make([]byte, min(start+f.pieceSize(start), hi)-start)
+	if err := f.fetch(f.ctx, buf, start, nil); err != nil {
+		return 0, err
+	}
+	f.pmu.Lock()
+	f.pieces = append(f.pieces, piece{off: start, buf: buf})
+	if len(f.pieces) > maxPieces {
+		f.pieces = append(f.pieces[:0], f.pieces[1:]...)
+	}
+	f.pmu.Unlock()
+	return copy(p, buf[off-start:]), nil
+}
+
+// pieceSize is the size of a piece starting at start: twice the one
+// that ends there, else pieceMin.
+func (f *remoteFile) pieceSize(start int64) int64 {
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	for _, pc := range f.pieces {
+		if pc.off+int64(len(pc.buf)) == start {
+			return min(2*int64(len(pc.buf)), pieceMax)
+		}
+	}
+	return pieceMin
+}
+
+// fetch fills p with the bytes at off from the storage, repeating a
+// request that failed with ErrUnavailable before giving a byte.
+// progress, if not nil, is told how many bytes have arrived.
+func (f *remoteFile) fetch(ctx context.Context, p []byte, off int64, progress func(int)) error {
+	for attempt := 0; ; attempt++ {
+		got, err := f.fetchOnce(ctx, p, off, progress)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrChanged) {
+			f.pmu.Lock()
+			if f.failed == nil {
+				f.failed = err
+			}
+			f.pmu.Unlock()
+		}
+		if got > 0 || attempt >= maxRetries || !retryable(ctx, err) {
+			return err
+		}
+		if sleep(ctx, 100*time.Millisecond<<(2*attempt)) != nil {
+			return err
+		}
+		f.counters.addRetry()
+	}
+}
+
+// fetchOnce is one request for the bytes of p at off; it returns how
+// many arrived.
+func (f *remoteFile) fetchOnce(ctx context.Context, p []byte, off int64, progress func(int)) (int, error) {
+	f.counters.addFetch()
+	rc, err := f.o.Fetch(ctx, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	got := 0
+	for got < len(p) {
+		n, err := rc.Read(p[got:])
+		got += n
+		f.counters.addFetched(n)
+		if n > 0 && progress != nil {
+			progress(got)
+		}
+		switch {
+		case got == len(p):
+		case err == io.EOF:
+			return got, &fs.PathError{Op: "read", Path: f.name(), Err: fmt.Errorf(
+				"%w: %w: %d of %d bytes at %d", ErrUnavailable, io.ErrUnexpectedEOF, got, len(p), off)}
+		case err != nil:
+			return got, err
+		}
+	}
+	return got, nil
+}
+
+// retryable reports whether a fetch that failed with err may be
+// repeated: the storage was unavailable, not changed or gone, and the
+// reader still waits.
+func retryable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil &&
+		errors.Is(err, ErrUnavailable) &&
+		!errors.Is(err, ErrChanged) &&
+		!errors.Is(err, fs.ErrNotExist) &&
+		!errors.Is(err, context.Canceled) &&
+		!errors.Is(err, context.DeadlineExceeded)
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stream is a running read-ahead: a goroutine fetching windows in order.
+type stream struct {
+	cancel  context.CancelFunc
+	start   int64        // where the first window starts
+	windows chan *window // in order; closed when the goroutine ends
+	// slots hold the buffers windows are made of (nil: not made yet).
+	// There are two, so at most two windows exist: the one being read
+	// and the next one, being fetched.
+	slots chan []byte
+	cur   *window // the window being read
+}
+
+// window is a range being fetched by the read-ahead.
+type window struct {
+	off    int64
+	buf    []byte
+	mu     sync.Mutex
+	cond   sync.Cond
+	filled int   // bytes of buf that arrived
+	err    error // why the rest will not
+}
+
+func newWindow(off int64, buf []byte) *window {
+	w := &window{off: off, buf: buf}
+	w.cond.L = &w.mu
+	return w
+}
+
+func (w *window) end() int64 { return w.off + int64(len(w.buf)) }
+
+// advance makes the first n bytes readable.
+func (w *window) advance(n int) {
+	w.mu.Lock()
+	w.filled = n
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+// fail ends the window's bytes with err.
+func (w *window) fail(err error) {
+	w.mu.Lock()
+	w.err = err
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+// read copies into p bytes at off, waiting for the first to arrive.
+func (w *window) read(p []byte, off int64) (int, error) {
+	i := int(off - w.off)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.filled <= i && w.err == nil {
+		w.cond.Wait()
+	}
+	if w.filled <= i {
+		return 0, w.err
+	}
+	return copy(p, w.buf[i:w.filled]), nil
+}
+
+// startStream starts a read-ahead at off. Windows double from
+// firstWindow up to readAhead; with a cache they are whole blocks, the
+// first one the block holding off.
+func (f *remoteFile) startStream(off int64) *stream {
+	start, size, most := off, int64(firstWindow), max(f.readAhead, firstWindow)
+	if f.cache != nil {
+		b := f.cache.block
+		start, size, most = off/b*b, b, max(b, f.readAhead/b*b)
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	s := &stream{cancel: cancel, start: start, windows: make(chan *window, 2), slots: make(chan []byte, 2)}
+	s.slots <- nil
+	s.slots <- nil
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer close(s.windows)
+		f.readAheadFrom(ctx, s, start, size, most)
+	}()
+	return s
+}
+
+// stopStream stops the read-ahead; its goroutine ends on its own (Close
+// waits for it).
+func (f *remoteFile) stopStream() {
+	if f.stream != nil {
+		f.stream.cancel()
+		f.stream = nil
+	}
+}
+
+// readAheadFrom is the read-ahead goroutine: it fetches windows from pos
+// to the end, each as soon as a slot is free, until ctx ends or a fetch
+// fails.
+func (f *remoteFile) readAheadFrom(ctx context.Context, s *stream, pos, size, most int64) {
+	for pos < f.size {
+		var buf []byte
+		select {
+		case buf = <-s.slots:
+		case <-ctx.Done():
+			return
+		}
+		n := min(size, f.size-pos)
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		w := newWindow(pos, buf[:n])
+		s.windows <- w // never blocks: it holds two, and there are two slots
+		if err := f.fillWindow(ctx, w); err != nil {
+			w.fail(err)
+			return
+		}
+		pos += n
+		size = min(2*size, most)
+	}
+}
+
+// read reads a first part of p at off from the window holding off, when
+// off is in the current window or where it ends. It returns 0 and no
+// error when the read-ahead is of no use at off.
+func (s *stream) read(p []byte, off int64) (int, error) {
+	if s.cur == nil || off == s.cur.end() {
+		if s.cur != nil {
+			s.slots <- s.cur.buf // never blocks: the slot was taken for it
+		}
+		w, ok := <-s.windows
+		if !ok {
+			return 0, errors.New("read-ahead stopped")
+		}
+		s.cur = w
+	}
+	if off < s.cur.off || off >= s.cur.end() {
+		return 0, nil
+	}
+	return s.cur.read(p, off)
+}
+
+// fillWindow fetches w's bytes, making them readable as they arrive. With
+// a cache, held blocks are read from it, and runs of missing blocks are
+// fetched together and stored.
+func (f *remoteFile) fillWindow(ctx context.Context, w *window) error {
+	if f.cache == nil {
+		return f.fetch(ctx, w.buf, w.off, w.advance)
+	}
+	b := f.cache.block
+	done := 0
+	for done < len(w.buf) {
+		off := w.off + int64(done)
+		idx := off / b
+		blen := int(min(b, f.size-off))
+		if f.cache.read(f.o.Key, idx, int64(blen), w.buf[done:done+blen], 0) {
+			f.counters.addCacheHit(blen)
+			done += blen
+			w.advance(done)
+			continue
+		}
+		run := blen
+		for done+run < len(w.buf) {
+			next := off + int64(run)
+			nlen := int(min(b, f.size-next))
+			if f.cache.has(f.o.Key, next/b, int64(nlen)) {
+				break
+			}
+			run += nlen
+		}
+		base := done
+		if err := f.fetch(ctx, w.buf[done:done+run], off, func(n int) { w.advance(base + n) }); err != nil {
+			return err
+		}
+		for i := 0; i < run; i += int(b) {
+			f.cache.store(f.o.Key, idx+int64(i)/b, w.buf[done+i:done+min(run, i+int(b))])
+		}
+		done += run
+	}
+	return nil
 }
