@@ -316,12 +316,13 @@ func (f *remoteFile) fromPieces(p []byte, off int64) int {
 // not kept; a small one fetches an aligned piece and keeps it, twice as
 // big as the piece it follows.
 func (f *remoteFile) fetchPiece(p []byte, off, lo, hi int64) (int, error) {
-	if len(p) >= pieceMax {
+	whole := f.cache != nil && off == lo && int64(len(p)) >= hi-lo
+	if len(p) >= pieceMax || whole {
 		n := min(int64(len(p)), hi-off)
 		if err := f.fetch(f.ctx, p[:n], off, nil); err != nil {
 			return 0, err
 		}
-		if f.cache != nil && off == lo && off+n == hi {
+		if whole {
 			f.cache.store(f.o.Key, lo/f.cache.block, p[:n])
 		}
 		return int(n), nil
