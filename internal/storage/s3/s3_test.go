@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mustserv/internal/storage"
+	"mustserv/internal/storage/storagetest"
 )
 
 // fixture is a small library: names with space, #, ?, %, +, & and
@@ -48,19 +49,30 @@ func describe(fi fs.FileInfo) infoOf {
 	return infoOf{fi.Name(), fi.Size(), fi.Mode(), fi.ModTime(), fi.IsDir()}
 }
 
-// TestGateway serves the fixture from versitygw, below a prefix and at
-// the root of a bucket, and reads it back every way.
+// TestGateway runs the conformance suite over versitygw: below a prefix,
+// at the root of a bucket, and with a range cache and a small read-ahead.
 func TestGateway(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
 	t.Logf("versitygw answered %v after it was started", g.startup)
-	for _, prefix := range []string{"library/with space", ""} {
-		t.Run("prefix="+prefix, func(t *testing.T) {
+	cache, err := storage.NewCache(t.TempDir(), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, prefix string
+		remote       storage.RemoteOptions
+	}{
+		{"prefix", "library/with space", storage.RemoteOptions{}},
+		{"root", "", storage.RemoteOptions{}},
+		{"cached", "cached", storage.RemoteOptions{Cache: cache, ReadAhead: 64 << 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			bucket := g.newBucket(t)
-			files := fixture()
-			g.putAll(t, bucket, prefix, files)
-			checkTree(t, g.backend(t, bucket, prefix, Options{}), files)
+			g.putAll(t, bucket, tt.prefix, storagetest.Files())
+			storagetest.Run(t, g.backend(t, bucket, tt.prefix, Options{Remote: tt.remote}))
 		})
 	}
 }
