@@ -6,13 +6,13 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"mustserv/internal/media"
+	"mustserv/internal/storage"
 )
 
 // Cache keeps the bytes of small files in memory, so that a hot small file
@@ -105,7 +105,7 @@ func (c *Cache) Get(key string) *Cached {
 // the file changed, or nil when the file is not for the cache (too large,
 // no identity, a read that came short) — then serve f itself. It never
 // moves f's offset.
-func (c *Cache) Put(key string, f *os.File, fi fs.FileInfo) *Cached {
+func (c *Cache) Put(key string, f storage.File, fi fs.FileInfo) *Cached {
 	if fi.Size() > c.lim.MaxFile {
 		c.drop(key)
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"mustserv/internal/media"
 	"mustserv/internal/pace"
+	"mustserv/internal/storage"
 )
 
 // Policy is how one library's files are paced: config.Pace after the
@@ -68,7 +69,7 @@ type Who struct {
 // the headers (with "Connection: close": the loop owns the connection from
 // then on) and ServePaced returns at once; elsewhere it paces the body
 // itself.
-func (s *Server) ServePaced(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, who Who) {
+func (s *Server) ServePaced(w http.ResponseWriter, r *http.Request, f storage.File, fi fs.FileInfo, who Who) {
 	if s.pacing.Pacer == nil || !who.Policy.Enabled || who.Download || r.Method != http.MethodGet {
 		s.Serve(w, r, f, fi)
 		return
@@ -110,6 +111,10 @@ type pacedBody struct {
 	// it is hijacked; nil: the body is paced in the handler.
 	hand     *net.TCPConn
 	hijacked bool
+	// remote: the file is not an *os.File (a remote backend's): its body
+	// cannot be handed to the loop, which sends with sendfile, and is
+	// paced in the handler.
+	remote bool
 }
 
 var errRefused = errors.New("stream refused: uplink budget full")
@@ -150,7 +155,7 @@ func (w *bodyWriter) admit(code int) bool {
 		return false
 	}
 	pb.stream = st
-	if pace.CanHand && w.r.ProtoMajor == 1 {
+	if pace.CanHand && w.r.ProtoMajor == 1 && !pb.remote {
 		if tc, ok := w.ctx.Value(connKey{}).(*net.TCPConn); ok {
 			pb.hand = tc
 			// The loop ends the connection with the body.
@@ -171,10 +176,11 @@ func (w *bodyWriter) pacedReadFrom(lr *io.LimitedReader) (int64, bool, error) {
 	if pb.stream == nil || !ok {
 		return 0, false, nil
 	}
+	osf, _ := src.f.(*os.File)
 	st := pb.stream
 	pb.stream = nil
 	n := lr.N
-	if tc := pb.hand; tc != nil {
+	if tc := pb.hand; tc != nil && osf != nil {
 		// Hijack writes the headers out; the body follows on the raw
 		// connection, so nothing may be buffered in between.
 		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
@@ -187,7 +193,7 @@ func (w *bodyWriter) pacedReadFrom(lr *io.LimitedReader) (int64, bool, error) {
 			st.Release()
 			return 0, true, fmt.Errorf("hand over stream: %w", err)
 		}
-		if err := st.Hand(tc, src.f, src.off, n, handedTo(w.ResponseWriter, n)); err != nil {
+		if err := st.Hand(tc, osf, src.off, n, handedTo(w.ResponseWriter, n)); err != nil {
 			return 0, true, err
 		}
 		src.off += n

@@ -3,11 +3,11 @@ package stream
 import (
 	"context"
 	"io/fs"
-	"os"
 	"sync"
 	"time"
 
 	"mustserv/internal/probe"
+	"mustserv/internal/storage"
 )
 
 // Peaks remembers the peak bitrate of the files streamed, probing each file
@@ -41,7 +41,7 @@ func NewPeaks(window time.Duration, max int) *Peaks {
 
 // Rate returns the peak bitrate of f, described by fi, in bits per
 // second; 0 when it is unknown.
-func (p *Peaks) Rate(ctx context.Context, f *os.File, fi fs.FileInfo) int64 {
+func (p *Peaks) Rate(ctx context.Context, f storage.File, fi fs.FileInfo) int64 {
 	id, ok := idOf(fi)
 	if !ok {
 		return p.probe(ctx, f, fi)
@@ -76,7 +76,7 @@ func (p *Peaks) Rate(ctx context.Context, f *os.File, fi fs.FileInfo) int64 {
 	}
 }
 
-func (p *Peaks) probe(ctx context.Context, f *os.File, fi fs.FileInfo) int64 {
+func (p *Peaks) probe(ctx context.Context, f storage.File, fi fs.FileInfo) int64 {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peakProbeTime)
 	defer cancel()
 	rep, err := probe.Probe(ctx, f, fi.Size(), fi.Name(), p.opts)

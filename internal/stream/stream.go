@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"mustserv/internal/media"
+	"mustserv/internal/storage"
 )
 
 // MaxRanges is the most ranges one request may ask for; a request with more
@@ -60,11 +61,14 @@ func ETag(fi fs.FileInfo) string {
 }
 
 // Serve writes f, described by fi, as the response to r.
-func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, f storage.File, fi fs.FileInfo) {
 	s.serveFile(w, r, f, fi, nil)
 }
 
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, pb *pacedBody) {
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f storage.File, fi fs.FileInfo, pb *pacedBody) {
+	if _, local := f.(*os.File); !local && pb != nil {
+		pb.remote = true
+	}
 	s.serve(w, r, fi.Name(), fi.ModTime(), ETag(fi), fi.Size(), &source{f: f, size: fi.Size()}, pb)
 }
 
@@ -100,7 +104,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modT
 // file freshly opened is never. bodyWriter.ReadFrom hands the *os.File
 // itself to the connection, so sendfile still applies.
 type source struct {
-	f      *os.File
+	f      storage.File // an *os.File for a local file; else a remote one
 	size   int64
 	off    int64 // the offset ServeContent works with
 	kernel int64 // the file's offset in the kernel, -1 when unknown

@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mustserv/internal/media"
+	"mustserv/internal/storage"
 )
 
 // content returns n deterministic bytes that do not repeat (a seeded
@@ -55,7 +56,9 @@ func writeFile(t testing.TB, dir, name string, data []byte, mtime time.Time) str
 
 // fileHandler serves the file of dir named by the last element of the URL
 // path with serve, failing t if it cannot be opened.
-func fileHandler(t testing.TB, dir string, serve func(http.ResponseWriter, *http.Request, *os.File, fs.FileInfo)) http.Handler {
+//
+// serve takes the file as an *os.File or as a storage.File (Serve itself).
+func fileHandler[F storage.File](t testing.TB, dir string, serve func(http.ResponseWriter, *http.Request, F, fs.FileInfo)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(filepath.Join(dir, path.Base(r.URL.Path)))
 		if err != nil {
@@ -70,7 +73,7 @@ func fileHandler(t testing.TB, dir string, serve func(http.ResponseWriter, *http
 			http.Error(w, "no stat", http.StatusInternalServerError)
 			return
 		}
-		serve(w, r, f, fi)
+		serve(w, r, any(f).(F), fi)
 	})
 }
 
