@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Pace      Pace      `toml:"pace"`
 	Scan      Scan      `toml:"scan"`
+	Storage   Storage   `toml:"storage"`
 	Auth      Auth      `toml:"auth"`
 	TLS       TLS       `toml:"tls"`
 	Libraries []Library `toml:"library,omitempty"` // omitempty: Save writes no "library = []"
@@ -65,6 +67,19 @@ type TLS struct {
 	Key  string `toml:"key"`
 	// HSTS sends Strict-Transport-Security on HTTPS responses.
 	HSTS bool `toml:"hsts"`
+}
+
+// Storage holds the settings of libraries that are not on this machine.
+type Storage struct {
+	// Timeout bounds each listing or metadata request to an origin.
+	Timeout Duration `toml:"timeout"`
+	// ReadAhead is how far a stream reads ahead of its player, in bytes.
+	ReadAhead int64 `toml:"read_ahead"`
+	// CacheSize bounds the on-disk cache of remote files' ranges, in
+	// bytes; 0 turns it off. The cache is the folder range-cache in
+	// data_dir, or CacheDir.
+	CacheSize int64  `toml:"cache_size"`
+	CacheDir  string `toml:"cache_dir"`
 }
 
 // Scan holds the library scanner's settings.
@@ -113,8 +128,28 @@ type Log struct {
 type Library struct {
 	// Name is the first segment of the library's virtual paths.
 	Name string `toml:"name"`
-	// Path is the folder on disk.
+	// Path is the folder on disk (or a share mounted on it). A library
+	// has a path or a URL.
 	Path string `toml:"path"`
+	// URL is where a library that is not on this machine lives:
+	// "http(s)://host/folder/" (an HTTP file server with an index
+	// page: nginx or Apache autoindex, another MuStServ's
+	// /stream/<library>/) or "s3://bucket/prefix?endpoint=&region=".
+	// Credentials in an http URL ("http://user:pass@host/") are sent
+	// as Basic auth.
+	URL string `toml:"url,omitempty"`
+	// Token is sent as "Authorization: Bearer <token>" to an http
+	// origin: another MuStServ's API key.
+	Token string `toml:"token,omitempty"`
+	// AccessKey and SecretKey sign requests to an s3 library; empty
+	// means the environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+	AccessKey string `toml:"access_key,omitempty"`
+	SecretKey string `toml:"secret_key,omitempty"`
+	// Redirect sends players of an s3 library's files to a short-lived
+	// presigned URL of the bucket instead of relaying the bytes: no
+	// uplink used here, but no pacing either (the bucket serves at
+	// full speed).
+	Redirect bool `toml:"redirect,omitempty"`
 	// Dotfiles serves and lists names that start with a dot.
 	Dotfiles bool `toml:"dotfiles"`
 	// Pace overrides [pace] keys for this library's files.
@@ -151,6 +186,12 @@ func Default() Config {
 			Watch:    true,
 			Interval: Duration(6 * time.Hour),
 			Workers:  0,
+		},
+		Storage: Storage{
+			Timeout:   Duration(15 * time.Second),
+			ReadAhead: 4 << 20,
+			CacheSize: 0,
+			CacheDir:  "",
 		},
 		Auth: Auth{
 			Mode:       "accounts",
@@ -278,6 +319,15 @@ func (c *Config) Validate() error {
 	if err := validatePace("pace", c.Pace); err != nil {
 		return err
 	}
+	if c.Storage.Timeout <= 0 {
+		return fmt.Errorf("storage.timeout must be positive, got %s", c.Storage.Timeout)
+	}
+	if c.Storage.ReadAhead < 64<<10 || c.Storage.ReadAhead > 256<<20 {
+		return fmt.Errorf("storage.read_ahead must be 65536 to 268435456 bytes, got %d", c.Storage.ReadAhead)
+	}
+	if c.Storage.CacheSize < 0 {
+		return fmt.Errorf("storage.cache_size must not be negative, got %d", c.Storage.CacheSize)
+	}
 	if c.Scan.Interval < 0 {
 		return fmt.Errorf("scan.interval must not be negative, got %s", c.Scan.Interval)
 	}
@@ -296,8 +346,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("library[%d].name %q is used twice", i, l.Name)
 		}
 		seen[l.Name] = true
-		if l.Path == "" {
-			return fmt.Errorf("library %q: path is empty", l.Name)
+		if err := l.validateStorage(); err != nil {
+			return fmt.Errorf("library %q: %w", l.Name, err)
 		}
 		if l.Pace != nil {
 			if err := validatePace(fmt.Sprintf("library %q: pace", l.Name), c.PaceFor(l.Name)); err != nil {
@@ -413,3 +463,69 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 // String formats the duration as Go does.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// validateStorage checks that a library names exactly one place: a folder
+// or a URL this server can read.
+func (l Library) validateStorage() error {
+	switch {
+	case l.Path == "" && l.URL == "":
+		return errors.New("set path (a folder) or url (http://, https:// or s3://)")
+	case l.Path != "" && l.URL != "":
+		return errors.New("set path or url, not both")
+	case l.Path != "":
+		if l.Token != "" || l.AccessKey != "" || l.SecretKey != "" || l.Redirect {
+			return errors.New("token, access_key, secret_key and redirect are for url libraries")
+		}
+		return nil
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil {
+		return fmt.Errorf("url: %w", redactURLError(err))
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return errors.New("url: no host")
+		}
+		if l.AccessKey != "" || l.SecretKey != "" || l.Redirect {
+			return errors.New("access_key, secret_key and redirect are for s3:// libraries")
+		}
+	case "s3":
+		if u.Host == "" {
+			return errors.New("url: no bucket (s3://bucket/prefix)")
+		}
+		if l.Token != "" {
+			return errors.New("token is for http:// libraries")
+		}
+	default:
+		return fmt.Errorf("url: scheme %q: want http, https or s3", u.Scheme)
+	}
+	return nil
+}
+
+// Remote reports whether the library is not a folder on this machine.
+func (l Library) Remote() bool { return l.URL != "" }
+
+// Where names the library's storage for logs and pages: its folder, or
+// its URL without credentials.
+func (l Library) Where() string {
+	if l.URL == "" {
+		return l.Path
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// redactURLError drops the URL from a url.Parse error: it may hold a
+// password.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -77,7 +77,14 @@ func TestParse(t *testing.T) {
 		{name: "bad level", in: "[log]\nlevel = \"loud\"\n", wantErr: "log.level"},
 		{name: "bad proxy", in: "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n", wantErr: "trusted_proxies"},
 		{name: "duplicate library", in: "[[library]]\nname = \"a\"\npath = \"/a\"\n[[library]]\nname = \"a\"\npath = \"/b\"\n", wantErr: "used twice"},
-		{name: "library without path", in: "[[library]]\nname = \"a\"\n", wantErr: "path is empty"},
+		{name: "library without path", in: "[[library]]\nname = \"a\"\n", wantErr: "set path (a folder) or url"},
+		{name: "library with path and url", in: "[[library]]\nname = \"a\"\npath = \"/x\"\nurl = \"http://h/\"\n", wantErr: "not both"},
+		{name: "library url scheme", in: "[[library]]\nname = \"a\"\nurl = \"ftp://h/\"\n", wantErr: "want http, https or s3"},
+		{name: "library url password not echoed", in: "[[library]]\nname = \"a\"\nurl = \"http://u:hunter2@h:x/\"\n", wantErr: "invalid port"},
+		{name: "s3 bucket", in: "[[library]]\nname = \"a\"\nurl = \"s3:///p\"\n", wantErr: "no bucket"},
+		{name: "token on s3", in: "[[library]]\nname = \"a\"\nurl = \"s3://b/\"\ntoken = \"t\"\n", wantErr: "token is for http"},
+		{name: "redirect on a folder", in: "[[library]]\nname = \"a\"\npath = \"/x\"\nredirect = true\n", wantErr: "for url libraries"},
+		{name: "read ahead", in: "[storage]\nread_ahead = 10\n", wantErr: "storage.read_ahead"},
 		{name: "library with slash", in: "[[library]]\nname = \"a/b\"\npath = \"/a\"\n", wantErr: "slash"},
 		{
 			name: "pace and a library override",
@@ -120,6 +127,9 @@ func TestParse(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("err = %v shows the URL's password", err)
 				}
 				return
 			}

@@ -52,7 +52,8 @@ func everything() Config {
 			UnknownRate: 2_000_001,
 			OnFull:      "queue",
 		},
-		Scan: Scan{Watch: false, Interval: 0, Workers: 7},
+		Scan:    Scan{Watch: false, Interval: 0, Workers: 7},
+		Storage: Storage{Timeout: Duration(3 * time.Second), ReadAhead: 1 << 20, CacheSize: 5 << 30, CacheDir: "/var/cache/mustserv ranges"},
 		Auth: Auth{
 			Mode:       AuthNone,
 			SessionTTL: Duration(90 * time.Minute),
@@ -67,6 +68,8 @@ func everything() Config {
 			{Name: "Films ☃", Path: "/srv/films", Pace: &PaceOverride{Enabled: &off, Factor: &factor, Burst: &burst, UnknownRate: &rate}},
 			{Name: "Talks", Path: "/srv/talks\nnext line", Pace: &PaceOverride{Factor: &factor}},
 			{Name: "Empty override", Path: "/srv/e", Pace: &PaceOverride{}},
+			{Name: "NAS", URL: "http://nas.local/media/", Token: "mk_0123456789abcdef_secret"},
+			{Name: "Bucket", URL: "s3://music/flac?endpoint=http://127.0.0.1:9000&region=eu-west-1", AccessKey: "AK", SecretKey: "SK", Redirect: true},
 		},
 	}
 }
