@@ -64,6 +64,9 @@ func (a *adminHost) Apply(ctx context.Context, change func(*config.Config) error
 		// A library must be a folder now, or the tree would refuse it
 		// after the file was written.
 		for _, l := range run.Libraries {
+			if l.Remote() {
+				continue // reachable or not, it is served (and marked offline)
+			}
 			if fi, err := os.Stat(l.Path); err != nil || !fi.IsDir() {
 				return fmt.Errorf("library %q: %s is not a folder", l.Name, l.Path)
 			}
@@ -106,11 +109,7 @@ func (a *adminHost) apply(old, run config.Config) error {
 		if err := a.tree.Configure(run.Libraries); err != nil {
 			return err
 		}
-		roots := map[string]string{}
-		for _, l := range run.Libraries {
-			roots[l.Name] = l.Path
-		}
-		a.scanner.SetLibraries(roots)
+		a.scanner.SetLibraries(libraryRoots(run.Libraries))
 	}
 	a.pacer.SetLimits(run.Pace.Uplink.BytesPerSecond(), run.Pace.PerClient.BytesPerSecond(), run.Pace.OnFull == "queue")
 	a.pols.set(run)

@@ -28,6 +28,7 @@ import (
 	"mustserv/internal/pace"
 	"mustserv/internal/probe"
 	"mustserv/internal/scan"
+	"mustserv/internal/storage"
 	"mustserv/internal/stream"
 	"mustserv/internal/web"
 )
@@ -345,7 +346,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("data dir: %w", err)
 	}
 
-	tree, err := library.Open(cfg.Libraries)
+	tree, err := openTree(cfg, dataDir)
 	if err != nil {
 		return err
 	}
@@ -490,19 +491,50 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// openTree opens cfg's libraries, remote ones with cfg's [storage]
+// settings: their range cache lives in data_dir unless placed elsewhere.
+func openTree(cfg config.Config, dataDir string) (*library.Tree, error) {
+	st := cfg.Storage
+	opts := library.Options{
+		Remote:  storage.RemoteOptions{ReadAhead: st.ReadAhead},
+		Timeout: time.Duration(st.Timeout),
+	}
+	if st.CacheSize > 0 {
+		dir := st.CacheDir
+		if dir == "" {
+			dir = filepath.Join(dataDir, "range-cache")
+		}
+		c, err := storage.NewCache(dir, st.CacheSize)
+		if err != nil {
+			return nil, fmt.Errorf("storage.cache_dir: %w", err)
+		}
+		opts.Remote.Cache = c
+	}
+	return library.OpenWith(cfg.Libraries, opts)
+}
+
+// libraryRoots maps each library to where it lives (a folder or a URL),
+// as the scanner wants it.
+func libraryRoots(libs []config.Library) map[string]string {
+	roots := make(map[string]string, len(libs))
+	for _, l := range libs {
+		roots[l.Name] = l.Path
+		if l.Remote() {
+			roots[l.Name] = l.Where()
+		}
+	}
+	return roots
+}
+
 // indexFile is the index's name in the data directory.
 const indexFile = "index.db"
 
 // newScanner builds the scanner of cfg's libraries and [scan] section.
 func newScanner(cfg config.Config, tree *library.Tree, idx *index.Index, log *slog.Logger) *scan.Scanner {
-	roots := map[string]string{}
-	for _, l := range cfg.Libraries {
-		roots[l.Name] = l.Path
-	}
 	return scan.New(scan.Options{
 		Index:    idx,
 		Tree:     tree,
-		Roots:    roots,
+		Roots:    libraryRoots(cfg.Libraries),
 		Workers:  cfg.Scan.Workers,
 		Probe:    probe.Options{Window: time.Duration(cfg.Pace.Window)},
 		Interval: time.Duration(cfg.Scan.Interval),
@@ -523,7 +555,7 @@ func runScan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	tree, err := library.Open(cfg.Libraries)
+	tree, err := openTree(cfg, dataDir)
 	if err != nil {
 		return err
 	}

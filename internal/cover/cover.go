@@ -105,7 +105,7 @@ func (c *Cache) Cover(ctx context.Context, id string, size int) ([]byte, string,
 	}
 	vpath := loc.Library + "/" + loc.Path
 	if size <= 0 {
-		b, err := c.read(vpath, loc)
+		b, err := c.read(ctx, vpath, loc)
 		if err != nil {
 			return nil, "", fmt.Errorf("cover of %s: %w", id, err)
 		}
@@ -114,7 +114,7 @@ func (c *Cache) Cover(ctx context.Context, id string, size int) ([]byte, string,
 	// The key needs the file's size and modification time, so that a
 	// retagged or replaced file gets a new thumbnail. Open, not Stat:
 	// Open refuses what is not a regular file and has a fast path.
-	f, fi, err := c.tree.Open(vpath)
+	f, fi, err := c.tree.Open(ctx, vpath)
 	if err != nil {
 		return nil, "", fmt.Errorf("cover of %s: %w", id, err)
 	}
@@ -146,7 +146,7 @@ func (c *Cache) thumbnail(ctx context.Context, vpath string, loc index.Cover, ke
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	raw, err := c.read(vpath, loc)
+	raw, err := c.read(ctx, vpath, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +167,8 @@ func (c *Cache) thumbnail(ctx context.Context, vpath string, loc index.Cover, ke
 
 // read returns the picture's bytes: its range of the file, or the whole
 // folder image.
-func (c *Cache) read(vpath string, loc index.Cover) ([]byte, error) {
-	f, fi, err := c.tree.Open(vpath)
+func (c *Cache) read(ctx context.Context, vpath string, loc index.Cover) ([]byte, error) {
+	f, fi, err := c.tree.Open(ctx, vpath)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package library
 
 import (
+	"context"
 	"testing"
 
 	"mustserv/internal/config"
@@ -21,7 +22,7 @@ func BenchmarkOpen(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			f, _, err := tree.Open("Music/Artist/Album/01 Track.mp3")
+			f, _, err := tree.Open(context.Background(), "Music/Artist/Album/01 Track.mp3")
 			if err != nil {
 				b.Error(err)
 				return

@@ -22,7 +22,7 @@ import (
 
 // readAll opens a virtual path and returns its content.
 func readAll(tree *Tree, vpath string) (string, error) {
-	f, _, err := tree.Open(vpath)
+	f, _, err := tree.Open(context.Background(), vpath)
 	if err != nil {
 		return "", err
 	}
@@ -62,9 +62,9 @@ func TestConfigure(t *testing.T) {
 		name string
 		err  func() error
 	}{
-		{"Open", func() error { _, _, err := tree.Open("A/x.mp3"); return err }},
-		{"Stat", func() error { _, err := tree.Stat("A"); return err }},
-		{"ReadDir", func() error { _, err := tree.ReadDir("A"); return err }},
+		{"Open", func() error { _, _, err := tree.Open(context.Background(), "A/x.mp3"); return err }},
+		{"Stat", func() error { _, err := tree.Stat(context.Background(), "A"); return err }},
+		{"ReadDir", func() error { _, err := tree.ReadDir(context.Background(), "A"); return err }},
 		{"Walk", func() error { return tree.Walk(t.Context(), "A", WalkLimits{}, func(Entry) error { return nil }) }},
 		{"Reopen", func() error { _, err := tree.Reopen("A"); return err }},
 	} {
@@ -78,7 +78,7 @@ func TestConfigure(t *testing.T) {
 	if libOf(tree, "B") != keptB || keptB.handle() != keptBHandle {
 		t.Error("an unchanged library was opened again")
 	}
-	if _, _, err := tree.Open("B/.hidden.mp3"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := tree.Open(context.Background(), "B/.hidden.mp3"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("hidden file without dotfiles: %v", err)
 	}
 
@@ -95,7 +95,7 @@ func TestConfigure(t *testing.T) {
 	if got, err := readAll(tree, "C/z2.mp3"); err != nil || got != content("c2/z2.mp3") {
 		t.Errorf("library moved to another folder: %q, %v", got, err)
 	}
-	if _, _, err := tree.Open("C/z.mp3"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := tree.Open(context.Background(), "C/z.mp3"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("library moved to another folder still serves the old one: %v", err)
 	}
 
@@ -153,11 +153,11 @@ func TestConfigureFailsWhole(t *testing.T) {
 			if libOf(tree, name).handle() != h {
 				t.Errorf("%s: library %s was opened again", tt.name, name)
 			}
-			if _, err := h.root.Stat("."); err != nil {
+			if _, err := h.b.Stat(context.Background(), "."); err != nil {
 				t.Errorf("%s: library %s's folder: %v", tt.name, name, err)
 			}
 		}
-		if _, _, err := tree.Open("New/n.mp3"); !errors.Is(err, fs.ErrNotExist) {
+		if _, _, err := tree.Open(context.Background(), "New/n.mp3"); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: the new library is served: %v", tt.name, err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestConfigureGrace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _, err := tree.Open("A/x.mp3")
+		f, _, err := tree.Open(context.Background(), "A/x.mp3")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestConfigureGrace(t *testing.T) {
 		if err := tree.Configure(nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := tree.Open("A/x.mp3"); !errors.Is(err, fs.ErrNotExist) {
+		if _, _, err := tree.Open(context.Background(), "A/x.mp3"); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("removed library: %v", err)
 		}
 		if b, err := io.ReadAll(f); err != nil || string(b) != content("a/x.mp3") {
@@ -197,14 +197,14 @@ func TestConfigureGrace(t *testing.T) {
 		}
 		time.Sleep(reopenGrace - time.Second)
 		synctest.Wait()
-		g, _, err := inFlight.openRegular("x.mp3")
+		g, _, err := inFlight.handle().local.OpenFile("x.mp3")
 		if err != nil {
 			t.Fatalf("a second before the grace ends: %v", err)
 		}
 		g.Close()
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if _, err := inFlight.handle().root.Stat("."); !errors.Is(err, os.ErrClosed) {
+		if _, err := inFlight.handle().b.Stat(context.Background(), "."); !errors.Is(err, os.ErrClosed) {
 			t.Errorf("after the grace, the removed folder: %v, want closed", err)
 		}
 		// Close does not wait for a grace to end, nor closes twice.
@@ -221,7 +221,7 @@ func TestConfigureGrace(t *testing.T) {
 		if err := tree.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if _, err := retired.root.Stat("."); !errors.Is(err, os.ErrClosed) {
+		if _, err := retired.b.Stat(context.Background(), "."); !errors.Is(err, os.ErrClosed) {
 			t.Errorf("after Close, a folder in its grace: %v, want closed", err)
 		}
 		time.Sleep(reopenGrace)
@@ -273,7 +273,7 @@ func TestConfigureConcurrent(t *testing.T) {
 					errs <- errors.Join(errors.New("changing library: "+got), err)
 					return
 				}
-				if _, err := tree.ReadDir("Flip"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				if _, err := tree.ReadDir(context.Background(), "Flip"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					errs <- err
 					return
 				}
@@ -295,7 +295,7 @@ func TestConfigureConcurrent(t *testing.T) {
 		if err := tree.Configure(want); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := tree.Open("Flip/f.mp3")
+		_, _, err := tree.Open(context.Background(), "Flip/f.mp3")
 		if has := len(want) == 2; has != (err == nil) {
 			t.Fatalf("after Configure %d (%d libraries), Flip: %v", i, len(want), err)
 		}

@@ -3,6 +3,7 @@
 package library
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -53,10 +54,10 @@ func FuzzResolve(f *testing.F) {
 			}
 		}
 
-		file, fi, err := fx.tree.Open(vpath)
+		file, fi, err := fx.tree.Open(context.Background(), vpath)
 		checkErr("Open", err)
 		if err == nil {
-			real, rerr := os.Readlink("/proc/self/fd/" + strconv.FormatUint(uint64(file.Fd()), 10))
+			real, rerr := os.Readlink("/proc/self/fd/" + strconv.FormatUint(uint64(file.(*os.File).Fd()), 10))
 			if rerr != nil {
 				t.Fatalf("readlink: %v", rerr)
 			}
@@ -70,19 +71,19 @@ func FuzzResolve(f *testing.F) {
 			file.Close()
 		}
 
-		fi, err = fx.tree.Stat(vpath)
+		fi, err = fx.tree.Stat(context.Background(), vpath)
 		checkErr("Stat", err)
 		if err == nil {
 			checkInode("Stat", vpath, fi)
 		}
 
-		entries, err := fx.tree.ReadDir(vpath)
+		entries, err := fx.tree.ReadDir(context.Background(), vpath)
 		checkErr("ReadDir", err)
 		for _, e := range entries {
 			if !strings.HasPrefix(e.Path, "Lib/") && !strings.HasPrefix(e.Path, "Dots/") || strings.Contains(e.Path, "//") {
 				t.Errorf("ReadDir(%q) listed a malformed path %q", vpath, e.Path)
 			}
-			efi, err := fx.tree.Stat(e.Path)
+			efi, err := fx.tree.Stat(context.Background(), e.Path)
 			if err != nil {
 				t.Errorf("ReadDir(%q) listed %q, which Stat refuses: %v", vpath, e.Path, err)
 				continue
@@ -91,7 +92,7 @@ func FuzzResolve(f *testing.F) {
 		}
 
 		err = fx.tree.Walk(t.Context(), vpath, WalkLimits{MaxItems: 20, MaxDepth: 4}, func(e Entry) error {
-			efi, err := fx.tree.Stat(e.Path)
+			efi, err := fx.tree.Stat(context.Background(), e.Path)
 			if err != nil {
 				t.Errorf("Walk(%q) reported %q, which Stat refuses: %v", vpath, e.Path, err)
 				return nil

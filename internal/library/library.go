@@ -1,8 +1,9 @@
 // Package library maps MuStServ's virtual tree, "<library name>/<path
-// inside it>", onto folders on disk, and guarantees that nothing outside a
-// library's root is ever opened: every path is checked segment by segment
-// and then opened through an os.Root, which also refuses symlinks that leave
-// the root.
+// inside it>", onto the libraries' storage backends (a folder on disk, an
+// HTTP origin, an S3 bucket: package storage), and guarantees that nothing
+// outside a library's root is ever opened: every path is checked segment
+// by segment before its backend sees it, and a local folder is opened
+// through an os.Root, which also refuses symlinks that leave the root.
 //
 // The set of libraries can change while requests use it (Tree.Configure).
 // It does not index, probe or watch anything (package scan does);
@@ -15,17 +16,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"mustserv/internal/config"
 	"mustserv/internal/media"
+	"mustserv/internal/storage"
+	"mustserv/internal/storage/httporigin"
+	"mustserv/internal/storage/local"
+	"mustserv/internal/storage/s3"
 )
 
 // ErrBadPath is returned for a virtual path that is malformed or tries to
@@ -45,6 +48,8 @@ type Tree struct {
 	mu       sync.Mutex // guards the fields below and every change of set or of a handle
 	retiring map[*handle]*time.Timer
 	closed   bool
+
+	opts Options
 }
 
 // set is the libraries served at one time. It is never modified once
@@ -55,29 +60,67 @@ type set struct {
 }
 
 type lib struct {
+	cfg      config.Library // as configured (Pace aside, what opened it)
 	name     string
-	path     string // the folder on disk, as configured
 	dotfiles bool
 	h        atomic.Pointer[handle] // replaced by Reopen
 }
 
-// handle is a library's open folder.
+// handle is a library's open storage.
 type handle struct {
-	root *os.Root
-	fast fastOpener // openRegular's fast path, where the OS has one
+	b     storage.Backend
+	local *local.Backend // b, when it is a folder on this machine
 }
 
 func (l *lib) handle() *handle { return l.h.Load() }
 
-func openHandle(dir string) (*handle, error) {
-	root, err := os.OpenRoot(dir)
+func (h *handle) close() error { return h.b.Close() }
+
+// Options are what a Tree needs to open libraries beyond their
+// configuration.
+type Options struct {
+	// Remote tunes files read from remote libraries (read-ahead, range
+	// cache, counters).
+	Remote storage.RemoteOptions
+	// Timeout bounds each listing or metadata request to a remote
+	// library; 0: the backend's default.
+	Timeout time.Duration
+}
+
+// openHandle opens the storage of c.
+func (t *Tree) openHandle(c config.Library) (*handle, error) {
+	if c.URL == "" {
+		b, err := local.Open(c.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &handle{b: b, local: b}, nil
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, errors.New("url does not parse") // it may hold a password
+	}
+	var b storage.Backend
+	switch u.Scheme {
+	case "http", "https":
+		b, err = httporigin.New(u, httporigin.Options{Token: c.Token, Remote: t.opts.Remote, Timeout: t.opts.Timeout})
+	case "s3":
+		b, err = s3.New(u, s3.Options{AccessKey: c.AccessKey, SecretKey: c.SecretKey, Remote: t.opts.Remote, Timeout: t.opts.Timeout})
+	default:
+		err = fmt.Errorf("url scheme %q: want http, https or s3", u.Scheme)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &handle{root: root, fast: newFastOpener(dir)}, nil
+	return &handle{b: b}, nil
 }
 
-func (h *handle) close() error { return errors.Join(h.root.Close(), h.fast.close()) }
+// sameStorage reports whether two configurations of a library open the
+// same storage the same way.
+func sameStorage(a, b config.Library) bool {
+	a.Pace, b.Pace = nil, nil
+	return a == b
+}
 
 // Entry is one item of a folder listing.
 type Entry struct {
@@ -92,7 +135,12 @@ type Entry struct {
 // Open opens the root of every library. A library whose folder cannot be
 // opened is an error naming it.
 func Open(libs []config.Library) (*Tree, error) {
-	t := &Tree{retiring: map[*handle]*time.Timer{}}
+	return OpenWith(libs, Options{})
+}
+
+// OpenWith is Open with options for remote libraries.
+func OpenWith(libs []config.Library, opts Options) (*Tree, error) {
+	t := &Tree{retiring: map[*handle]*time.Timer{}, opts: opts}
 	t.set.Store(&set{byName: map[string]*lib{}})
 	if err := t.Configure(libs); err != nil {
 		return nil, err
@@ -132,14 +180,15 @@ func (t *Tree) Configure(libs []config.Library) error {
 			return fail(fmt.Errorf("library %q is configured twice", c.Name))
 		}
 		l, ok := old.byName[c.Name]
-		if !ok || l.path != c.Path || l.dotfiles != c.Dotfiles {
+		if !ok || !sameStorage(l.cfg, c) {
 			// A changed library is a new lib, not an edited one:
-			// requests read path and dotfiles without a lock.
-			h, err := openHandle(c.Path)
+			// requests read its settings without a lock.
+			h, err := t.openHandle(c)
 			if err != nil {
 				return fail(fmt.Errorf("library %q: %w", c.Name, err))
 			}
-			l = &lib{name: c.Name, path: c.Path, dotfiles: c.Dotfiles}
+			l = &lib{cfg: c, name: c.Name, dotfiles: c.Dotfiles}
+			l.cfg.Pace = nil
 			l.h.Store(h)
 			opened = append(opened, l)
 		}
@@ -208,15 +257,18 @@ func (t *Tree) Reopen(name string) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("library %q: %w", name, fs.ErrNotExist)
 	}
-	now, err := os.Stat(l.path)
+	old := l.handle()
+	if old.local == nil {
+		return false, nil // only folders are mounted on
+	}
+	moved, err := old.local.Moved()
 	if err != nil {
 		return false, fmt.Errorf("library %q: %w", name, err)
 	}
-	old := l.handle()
-	if was, err := old.root.Stat("."); err == nil && os.SameFile(now, was) {
+	if !moved {
 		return false, nil
 	}
-	h, err := openHandle(l.path)
+	h, err := t.openHandle(l.cfg)
 	if err != nil {
 		return false, fmt.Errorf("library %q: %w", name, err)
 	}
@@ -291,117 +343,87 @@ func checkSegment(seg string, dotfiles bool) error {
 	return nil
 }
 
-// Open opens the regular file at a virtual path. Folders are
-// fs.ErrNotExist here: they are browsed, not streamed.
-func (t *Tree) Open(vpath string) (*os.File, fs.FileInfo, error) {
+// Open opens the regular file at a virtual path, with ctx the work that
+// reads it (a remote file's reads end with it). Folders are
+// fs.ErrNotExist here: they are browsed, not streamed. A local file is an
+// *os.File, which the streaming path sends with sendfile.
+func (t *Tree) Open(ctx context.Context, vpath string) (storage.File, fs.FileInfo, error) {
 	l, rel, err := t.resolve(vpath)
 	if err != nil {
 		return nil, nil, err
 	}
 	// A trailing slash names a folder (open(2) says ENOTDIR for a file):
 	// "a.mp3/" must not be a second URL of a.mp3.
-	if strings.HasSuffix(vpath, "/") {
+	if strings.HasSuffix(vpath, "/") || rel == "." {
 		return nil, nil, fmt.Errorf("%s: %w", vpath, fs.ErrNotExist)
 	}
-	f, fi, err := l.openRegular(rel)
+	h := l.handle()
+	if h.local != nil {
+		f, fi, err := h.local.OpenFile(rel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", vpath, err)
+		}
+		return f, fi, nil
+	}
+	f, err := h.b.Open(ctx, rel)
 	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", vpath, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", vpath, err)
 	}
 	return f, fi, nil
 }
 
-// openRoot opens a regular file through the library's os.Root: the
-// portable way, used where openRegular has no faster one.
-func (l *lib) openRoot(rel string) (*os.File, fs.FileInfo, error) {
-	// O_NONBLOCK: a plain open(2) of a FIFO blocks until a writer comes,
-	// which would hang the request; O_NOCTTY: never adopt a terminal.
-	f, err := l.handle().root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, nil, classify(err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, classify(err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("not a regular file: %w", fs.ErrNotExist)
-	}
-	// Local filesystems ignore O_NONBLOCK on regular files, but FUSE and
-	// some network filesystems pass it on; reads must block.
-	if err := setBlocking(f); err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, fi, nil
+// Remote reports whether a library's files come over the network.
+func (t *Tree) Remote(name string) bool {
+	l, ok := t.set.Load().byName[name]
+	return ok && l.handle().local == nil
 }
 
-func setBlocking(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
+// Backend returns a library's storage, nil if there is no such library:
+// for what the tree does not wrap (storage.Redirector).
+func (t *Tree) Backend(name string) storage.Backend {
+	l, ok := t.set.Load().byName[name]
+	if !ok {
+		return nil
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = clearNonblock(syscall.SetNonblock, fd) }); err != nil {
-		return err
-	}
-	return serr
-}
-
-// clearNonblock calls syscall.SetNonblock, whose descriptor is an int on
-// Unix and a Handle on Windows, without a file per platform.
-func clearNonblock[FD ~int | ~uintptr](set func(FD, bool) error, fd uintptr) error {
-	return set(FD(fd), false)
+	return l.handle().b
 }
 
 // Stat describes the file or folder at a virtual path.
-func (t *Tree) Stat(vpath string) (fs.FileInfo, error) {
+func (t *Tree) Stat(ctx context.Context, vpath string) (fs.FileInfo, error) {
 	l, rel, err := t.resolve(vpath)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := l.handle().root.Stat(rel)
-	return fi, classify(err)
+	return l.handle().b.Stat(ctx, rel)
 }
 
 // ReadDir lists the folder at a virtual path: folders first, then files,
 // each group sorted by name (case-insensitively). Hidden names are left out
 // unless the library shows dotfiles; symlinks are followed only inside the
 // root, and broken or escaping ones are left out.
-func (t *Tree) ReadDir(vpath string) ([]Entry, error) {
+func (t *Tree) ReadDir(ctx context.Context, vpath string) ([]Entry, error) {
 	l, rel, err := t.resolve(vpath)
 	if err != nil {
 		return nil, err
 	}
-	root := l.handle().root
-	f, err := root.Open(rel)
+	fis, err := l.handle().b.ReadDir(ctx, rel)
 	if err != nil {
-		return nil, classify(err)
-	}
-	defer f.Close()
-	des, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
 	prefix := l.name + "/"
 	if rel != "." {
 		prefix += rel + "/"
 	}
-	entries := make([]Entry, 0, len(des))
-	for _, de := range des {
-		name := de.Name()
+	entries := make([]Entry, 0, len(fis))
+	for _, fi := range fis {
+		name := fi.Name()
 		if checkSegment(name, l.dotfiles) != nil {
 			continue
-		}
-		var fi fs.FileInfo
-		if de.Type()&fs.ModeSymlink != 0 {
-			fi, err = root.Stat(path.Join(rel, name))
-		} else {
-			fi, err = de.Info()
-		}
-		if err != nil {
-			continue // vanished, broken or escaping: not listable
 		}
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			continue
@@ -455,7 +477,7 @@ func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(E
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fi, err := t.Stat(vpath)
+	fi, err := t.Stat(ctx, vpath)
 	if err != nil {
 		return err
 	}
@@ -476,7 +498,7 @@ func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(E
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		entries, err := t.ReadDir(dir)
+		entries, err := t.ReadDir(ctx, dir)
 		if err != nil {
 			return err
 		}
@@ -511,33 +533,17 @@ func (t *Tree) Walk(ctx context.Context, vpath string, lim WalkLimits, fn func(E
 	return walk(strings.TrimSuffix(vpath, "/"), 0)
 }
 
+// isSymlink reports whether a local folder is a symlink (Walk does not
+// enter those, so a link cycle cannot loop; remote storage has none).
 func (t *Tree) isSymlink(vpath string) bool {
 	l, rel, err := t.resolve(vpath)
 	if err != nil {
 		return true
 	}
-	fi, err := l.handle().root.Lstat(rel)
+	b := l.handle().local
+	if b == nil {
+		return false
+	}
+	fi, err := b.Lstat(rel)
 	return err != nil || fi.Mode()&fs.ModeSymlink != 0
-}
-
-// classify maps the errors of an os.Root to the ones callers act on.
-// os.Root reports a path that escapes the root (a symlink pointing outside)
-// with an error that is not an errno; to a client that is "not found", as
-// is a path through a file (ENOTDIR) or a symlink loop.
-func classify(err error) error {
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		return err
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		var errno syscall.Errno
-		if !errors.As(pe.Err, &errno) {
-			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
-		}
-		switch errno {
-		case syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.EXDEV:
-			return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
-		}
-	}
-	return err
 }

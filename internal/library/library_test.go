@@ -232,7 +232,7 @@ func TestOpenFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, fi, err := fx.tree.Open(tt.vpath)
+			f, fi, err := fx.tree.Open(context.Background(), tt.vpath)
 			if tt.wantErr != nil {
 				if err == nil {
 					f.Close()
@@ -260,8 +260,8 @@ func TestOpenFile(t *testing.T) {
 			if !fi.Mode().IsRegular() || fi.Size() != int64(len(tt.want)) {
 				t.Errorf("Open(%q) info: mode %v size %d; want a regular file of %d bytes", tt.vpath, fi.Mode(), fi.Size(), len(tt.want))
 			}
-			assertInside(t, f, fx.root)
-			assertBlocking(t, f)
+			assertInside(t, f.(*os.File), fx.root)
+			assertBlocking(t, f.(*os.File))
 		})
 	}
 }
@@ -322,10 +322,10 @@ func TestOpenPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tree.Close()
-	if _, _, err := tree.Open("Lib/locked.mp3"); !errors.Is(err, fs.ErrPermission) {
+	if _, _, err := tree.Open(context.Background(), "Lib/locked.mp3"); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Open(locked file) error = %v; want fs.ErrPermission", err)
 	}
-	if _, err := tree.ReadDir("Lib/shut"); !errors.Is(err, fs.ErrPermission) {
+	if _, err := tree.ReadDir(context.Background(), "Lib/shut"); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("ReadDir(locked folder) error = %v; want fs.ErrPermission", err)
 	}
 }
@@ -347,7 +347,7 @@ func TestOpenFIFO(t *testing.T) {
 	defer tree.Close()
 	done := make(chan error, 1)
 	go func() {
-		f, _, err := tree.Open("Lib/pipe.mp3")
+		f, _, err := tree.Open(context.Background(), "Lib/pipe.mp3")
 		if err == nil {
 			f.Close()
 		}
@@ -374,7 +374,7 @@ func TestOpenFIFO(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || len(got) != 0 {
 		t.Errorf("Walk(FIFO) = %v, %v; want no items and fs.ErrNotExist", got, err)
 	}
-	entries, err := tree.ReadDir("Lib")
+	entries, err := tree.ReadDir(context.Background(), "Lib")
 	if err != nil || len(entries) != 0 {
 		t.Errorf("ReadDir = %v, %v; want the FIFO left out", entries, err)
 	}
@@ -405,7 +405,7 @@ func TestStat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fi, err := fx.tree.Stat(tt.vpath)
+			fi, err := fx.tree.Stat(context.Background(), tt.vpath)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("Stat(%q) error = %v; want %v", tt.vpath, err, tt.wantErr)
 			}
@@ -519,7 +519,7 @@ func TestReadDir(t *testing.T) {
 			if tree == nil {
 				tree = fx.tree
 			}
-			got, err := tree.ReadDir(tt.vpath)
+			got, err := tree.ReadDir(context.Background(), tt.vpath)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("ReadDir(%q) error = %v; want %v", tt.vpath, err, tt.wantErr)
@@ -534,7 +534,7 @@ func TestReadDir(t *testing.T) {
 			}
 			// Every listed path must itself be reachable.
 			for _, e := range got {
-				if _, err := tree.Stat(e.Path); err != nil {
+				if _, err := tree.Stat(context.Background(), e.Path); err != nil {
 					t.Errorf("listed %q but Stat fails: %v", e.Path, err)
 				}
 			}
@@ -691,17 +691,17 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Until reopened, the library is the folder it opened.
-	if es, _ := tree.ReadDir("M"); len(es) != 1 || es[0].Name != "old.mp3" {
+	if es, _ := tree.ReadDir(context.Background(), "M"); len(es) != 1 || es[0].Name != "old.mp3" {
 		t.Fatalf("before Reopen: %v", es)
 	}
 	if changed, err := tree.Reopen("M"); !changed || err != nil {
 		t.Fatalf("Reopen of a replaced folder = %v, %v", changed, err)
 	}
-	es, err := tree.ReadDir("M")
+	es, err := tree.ReadDir(context.Background(), "M")
 	if err != nil || len(es) != 1 || es[0].Name != "new.mp3" {
 		t.Errorf("after Reopen: %v, %v", es, err)
 	}
-	if f, _, err := tree.Open("M/new.mp3"); err != nil {
+	if f, _, err := tree.Open(context.Background(), "M/new.mp3"); err != nil {
 		t.Errorf("open after Reopen: %v", err)
 	} else {
 		f.Close()

@@ -31,6 +31,7 @@ import (
 // is returned: the libraries changed either way, and the caller could
 // only log it too.
 func (s *Scanner) SetLibraries(roots map[string]string) {
+	s.retry.forget(func(name string) bool { _, ok := roots[name]; return ok })
 	// Not the caller's context: a removal half done because a request
 	// went away would be done again later anyway.
 	ctx := context.Background()

@@ -90,6 +90,8 @@ type Scanner struct {
 
 	watch atomic.Pointer[watcher] // nil unless Serve watches
 
+	retry retries // remote libraries whose storage could not be reached
+
 	// Test hooks: hookProbed runs after each probe of a file, before its
 	// size and time are checked again; hookDone after each scan ("full",
 	// or "libraries" of those SetLibraries added or moved) or watcher
@@ -269,7 +271,7 @@ func (s *Scanner) scanLibrary(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if reason := s.offline(r, name, known); reason != "" {
+	if reason := s.offline(ctx, r, name, known); reason != "" {
 		if !s.opts.Tree.Has(name) || s.libs.Load().roots[name] != r {
 			return nil // removed or moved meanwhile, not offline
 		}
@@ -337,12 +339,22 @@ func (s *Scanner) setOnline(ctx context.Context, libs *libSet, name string, onli
 //
 // The reason is shown to clients (the home page, /api/libraries), so it
 // names no path on disk; the log has the error itself.
-func (s *Scanner) offline(r *libRoot, name string, known int) string {
-	entries, err := s.opts.Tree.ReadDir(name)
-	if err == nil && r != nil {
+func (s *Scanner) offline(ctx context.Context, r *libRoot, name string, known int) string {
+	entries, err := s.opts.Tree.ReadDir(ctx, name)
+	remote := s.opts.Tree.Remote(name)
+	if err == nil && r != nil && !remote {
 		_, err = os.Stat(r.path)
 	}
+	if ctx.Err() != nil {
+		return "" // the scan is cancelled, not the library offline
+	}
+	if remote {
+		s.retry.note(name, err, time.Now())
+	}
 	switch {
+	case remote && unreachable(err):
+		s.log.Warn("library storage unreachable, trying again later", "library", name, "err", err)
+		return "its storage cannot be reached"
 	case errors.Is(err, fs.ErrNotExist):
 		s.log.Warn("library folder missing", "library", name, "err", err)
 		return "its folder is missing"
@@ -448,7 +460,7 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		s.report("folder too deep, not entered", "library", library, "path", dir)
 		return
 	}
-	if fi, err := s.opts.Tree.Stat(vpath); err == nil && idOf(fi) != (fileID{}) {
+	if fi, err := s.opts.Tree.Stat(p.ctx, vpath); err == nil && idOf(fi) != (fileID{}) {
 		id := idOf(fi)
 		for _, a := range ancestors {
 			if a == id {
@@ -458,7 +470,7 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		}
 		ancestors = append(ancestors, id)
 	}
-	entries, err := s.opts.Tree.ReadDir(vpath)
+	entries, err := s.opts.Tree.ReadDir(p.ctx, vpath)
 	if err != nil && !p.current(library) {
 		return // removed meanwhile: not an unreadable folder
 	}
@@ -473,7 +485,7 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		s.report("index", "err", err)
 		return
 	}
-	if w := s.watch.Load(); w != nil {
+	if w := s.watch.Load(); w != nil && !s.opts.Tree.Remote(library) {
 		w.add(p.libs.roots[library], library, dir)
 	}
 	p.send(result{folder: &index.FolderRecord{Library: library, Path: dir, Cover: coverName(entries)}})
@@ -565,7 +577,7 @@ func (p *pass) finish() error {
 		if err != nil {
 			return err
 		}
-		if reason := s.offline(p.libs.roots[library], library, known); reason != "" {
+		if reason := s.offline(p.ctx, p.libs.roots[library], library, known); reason != "" {
 			s.report("library went offline during the scan, its items are kept", "library", library, "reason", reason)
 			if err := s.setOnline(p.ctx, p.libs, library, false, reason); err != nil {
 				return err
@@ -667,7 +679,7 @@ func (p *pass) probe(j job) *index.Record {
 // probeOnce probes a file and reports whether it changed meanwhile (its
 // size or modification time after the probe differ from before).
 func (p *pass) probeOnce(vpath string, j job) (*index.Record, bool, error) {
-	f, fi, err := p.s.opts.Tree.Open(vpath)
+	f, fi, err := p.s.opts.Tree.Open(p.ctx, vpath)
 	if err != nil {
 		return nil, false, err
 	}
@@ -685,6 +697,10 @@ func (p *pass) probeOnce(vpath string, j job) (*index.Record, bool, error) {
 	if err != nil {
 		if p.ctx.Err() != nil {
 			return nil, false, p.ctx.Err()
+		}
+		if unreachable(err) {
+			// The storage failed, not the file: not a probe's verdict.
+			return nil, false, err
 		}
 		rec.Err = err.Error()
 	}
@@ -714,7 +730,7 @@ func (p *pass) findMove(rec *index.Record) {
 		if c.Library == rec.Library && c.Path == rec.Path {
 			continue
 		}
-		if _, err := s.opts.Tree.Stat(c.Library + "/" + c.Path); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.opts.Tree.Stat(p.ctx, c.Library+"/"+c.Path); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		p.mu.Lock()

@@ -45,11 +45,21 @@ func (s *Scanner) Serve(ctx context.Context) error {
 	// are checked every rootCheck (two stats per library).
 	roots := time.NewTicker(rootCheck)
 	defer roots.Stop()
+	// Remote libraries whose storage could not be reached are scanned
+	// again with backoff (retries), not only at the next full rescan.
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	var retryLibs map[string]bool
 	s.runLogged(ctx, nil)
 	for {
+		retryLibs = s.armRetry(retry)
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retry.C:
+			if len(retryLibs) > 0 {
+				s.runLogged(ctx, retryLibs)
+			}
 		case <-s.start:
 			s.runLogged(ctx, nil)
 		case <-tick:
@@ -156,7 +166,7 @@ func (s *Scanner) rescan(ctx context.Context, dirs map[dirKey]bool) {
 			vpath += "/" + k.dir
 		}
 		// A folder removed since is handled by its parent's listing.
-		if _, err := s.opts.Tree.Stat(vpath); errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.opts.Tree.Stat(ctx, vpath); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		p.walk(k.library, k.dir, nil, false)
@@ -286,4 +296,16 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 			ready = false
 		}
 	}
+}
+
+// armRetry sets t to fire when the next retry of an unreachable remote
+// library is due and returns the libraries due then (nil: t is stopped).
+func (s *Scanner) armRetry(t *time.Timer) map[string]bool {
+	t.Stop()
+	at, names, ok := s.retry.next()
+	if !ok {
+		return nil
+	}
+	t.Reset(max(time.Until(at), 0))
+	return names
 }

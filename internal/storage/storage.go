@@ -17,13 +17,15 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"strings"
 )
 
 // Backend is one tree of folders and files.
 //
 // Names are as fs.ValidPath accepts them: slash-separated, relative, no
-// "." or ".." segments, no empty segment, and "." for the root. A name
-// fs.ValidPath refuses is an error wrapping fs.ErrInvalid.
+// "." or ".." segments, no empty segment, and "." for the root; but they
+// need not be valid UTF-8 (a name on a Linux disk is bytes). Any other
+// name is an error wrapping fs.ErrInvalid (ValidName).
 type Backend interface {
 	// Open opens the regular file name for reading. A folder is
 	// fs.ErrNotExist: folders are listed, not read. The file's reads
@@ -82,10 +84,15 @@ func Remote(b Backend) bool {
 }
 
 // ValidName reports an error wrapping fs.ErrInvalid for a name a Backend
-// must refuse.
+// must refuse: what fs.ValidPath refuses, invalid UTF-8 aside.
 func ValidName(op, name string) error {
-	if !fs.ValidPath(name) {
-		return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	if name == "." {
+		return nil
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		}
 	}
 	return nil
 }

@@ -509,7 +509,7 @@ func TestAdminLibraries(t *testing.T) {
 		form   url.Values
 		reason string
 	}{
-		{"empty path", url.Values{"name": {"Empty"}, "path": {""}}, `library &#34;Empty&#34;: path is empty`},
+		{"empty path", url.Values{"name": {"Empty"}, "path": {""}}, `library &#34;Empty&#34;: set path (a folder) or url`},
 		{"duplicate name", url.Values{"name": {"Music"}, "path": {"/srv/other"}}, `name &#34;Music&#34; is used twice`},
 		{"bad name", url.Values{"name": {".hidden"}, "path": {"/srv/x"}}, "starts with a dot"},
 	} {

@@ -9,6 +9,7 @@ import (
 
 	"mustserv/internal/index"
 	"mustserv/internal/library"
+	"mustserv/internal/storage"
 )
 
 // writeError is the one place where errors become status codes. The body
@@ -17,6 +18,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	code := statusOf(err)
 	logFailure(r, log, code, err)
 	msg := http.StatusText(code)
+	if code == http.StatusBadGateway || code == http.StatusGatewayTimeout {
+		msg = clientMessage(err, code)
+	}
 	if ae := (*authError)(nil); errors.As(err, &ae) {
 		msg = ae.msg
 	}
@@ -38,8 +42,12 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
-	case errors.Is(err, library.ErrBadPath), errors.Is(err, errBadRequest), errors.As(err, &qe):
+	case errors.Is(err, library.ErrBadPath), errors.Is(err, fs.ErrInvalid), errors.Is(err, errBadRequest), errors.As(err, &qe):
 		return http.StatusBadRequest
+	case errors.Is(err, storage.ErrTimeout):
+		return http.StatusGatewayTimeout // a remote library's storage did not answer in time
+	case errors.Is(err, storage.ErrUnavailable):
+		return http.StatusBadGateway // it cannot be reached, or answered nonsense
 	case errors.Is(err, fs.ErrNotExist):
 		return http.StatusNotFound
 	case errors.Is(err, fs.ErrPermission):
@@ -75,6 +83,10 @@ func clientMessage(err error, code int) string {
 		return errNoCovers.Error()
 	case code == http.StatusNotFound:
 		return "not found"
+	case code == http.StatusBadGateway:
+		return "the library's storage cannot be reached"
+	case code == http.StatusGatewayTimeout:
+		return "the library's storage did not answer in time"
 	}
 	return http.StatusText(code)
 }

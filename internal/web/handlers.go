@@ -69,7 +69,7 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 			return
 		}
 	}
-	f, fi, err := h.tree.Open(vpath)
+	f, fi, err := h.tree.Open(r.Context(), vpath)
 	if err != nil {
 		if h.cache != nil {
 			h.cache.Forget(vpath)

@@ -366,7 +366,7 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 			p.home(w, r, tree)
 			return
 		}
-		fi, err := tree.Stat(vpath)
+		fi, err := tree.Stat(r.Context(), vpath)
 		if err != nil {
 			writeError(w, r, p.log, err)
 			return
@@ -380,7 +380,7 @@ func handleBrowse(tree *library.Tree, p *pages) http.Handler {
 			writeError(w, r, p.log, err)
 			return
 		}
-		entries, err := tree.ReadDir(vpath)
+		entries, err := tree.ReadDir(r.Context(), vpath)
 		if err != nil {
 			writeError(w, r, p.log, err)
 			return
@@ -654,7 +654,7 @@ type watchView struct {
 func handleWatch(tree *library.Tree, p *pages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vpath := r.PathValue("path")
-		fi, err := tree.Stat(vpath)
+		fi, err := tree.Stat(r.Context(), vpath)
 		if err == nil && (fi.IsDir() || !media.Playable(fi.Name())) {
 			err = fmt.Errorf("watch %s: not a media file: %w", vpath, fs.ErrNotExist)
 		}

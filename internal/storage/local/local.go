@@ -196,7 +196,7 @@ func (r renamed) Name() string { return r.name }
 // with an error that is not an errno; to a client that is "not found", as
 // is a path through a file (ENOTDIR) or a symlink loop.
 func classify(err error) error {
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrClosed) {
 		return err
 	}
 	var pe *fs.PathError

@@ -1,0 +1,103 @@
+package scan
+
+import (
+	"errors"
+	"maps"
+	"sync"
+	"time"
+
+	"mustserv/internal/storage"
+)
+
+// unreachable reports whether err says a remote library's storage could
+// not be reached or answered nonsense: the library is offline with its
+// items kept, and tried again with backoff.
+func unreachable(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrTimeout)
+}
+
+// Backoff of the scans of unreachable remote libraries: the first retry
+// after retryFirst, then twice as long each time, at most retryMax.
+const (
+	retryFirst = 30 * time.Second
+	retryMax   = 30 * time.Minute
+)
+
+// retries tracks the remote libraries whose storage could not be reached
+// and when to try each again.
+type retries struct {
+	mu    sync.Mutex
+	fails map[string]int       // consecutive failures
+	due   map[string]time.Time // next try
+}
+
+// note records the outcome of reaching a library's storage: err nil or
+// not unreachable clears it.
+func (r *retries) note(name string, err error, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fails == nil {
+		r.fails, r.due = map[string]int{}, map[string]time.Time{}
+	}
+	if !unreachable(err) {
+		delete(r.fails, name)
+		delete(r.due, name)
+		return
+	}
+	n := r.fails[name]
+	r.fails[name] = n + 1
+	r.due[name] = now.Add(backoff(n))
+}
+
+// backoff is the wait after n earlier consecutive failures.
+func backoff(n int) time.Duration {
+	d := retryFirst
+	for range n {
+		if d >= retryMax/2 {
+			return retryMax
+		}
+		d *= 2
+	}
+	return d
+}
+
+// forget drops a library that is no longer configured.
+func (r *retries) forget(keep func(string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name := range r.fails {
+		if !keep(name) {
+			delete(r.fails, name)
+			delete(r.due, name)
+		}
+	}
+}
+
+// next returns when the earliest retry is due and the libraries due by
+// then; ok false when none waits.
+func (r *retries) next() (at time.Time, names map[string]bool, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.due {
+		if !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	if !ok {
+		return time.Time{}, nil, false
+	}
+	names = map[string]bool{}
+	for name, t := range r.due {
+		if !t.After(at) {
+			names[name] = true
+		}
+	}
+	return at, names, true
+}
+
+// failing returns the libraries that wait for a retry.
+func (r *retries) failing() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.fails)
+}
