@@ -393,6 +393,17 @@ func (t *Tree) Backend(name string) storage.Backend {
 	return l.handle().b
 }
 
+// Redirector returns the library's storage.Redirector when the library is
+// configured to send players to its storage (redirect = true); else nil.
+func (t *Tree) Redirector(name string) storage.Redirector {
+	l, ok := t.set.Load().byName[name]
+	if !ok || !l.cfg.Redirect {
+		return nil
+	}
+	rd, _ := l.handle().b.(storage.Redirector)
+	return rd
+}
+
 // Stat describes the file or folder at a virtual path.
 func (t *Tree) Stat(ctx context.Context, vpath string) (fs.FileInfo, error) {
 	l, rel, err := t.resolve(vpath)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"mustserv/internal/index"
 	"mustserv/internal/library"
@@ -63,6 +64,22 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve serves the file at vpath, the route's {path...} value.
 func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath string) {
+	if vpath == "" || strings.HasSuffix(vpath, "/") || !strings.Contains(vpath, "/") {
+		// A folder (a library is one): its listing, for another server
+		// using this one as a library.
+		if !strings.HasSuffix(vpath, "/") {
+			vpath += "/"
+		}
+		if vpath == "/" {
+			writeError(w, r, h.log, fs.ErrNotExist)
+			return
+		}
+		h.serveFolder(w, r, vpath)
+		return
+	}
+	if h.redirect(w, r, vpath) {
+		return
+	}
 	if h.cache != nil {
 		if e := h.cache.Get(vpath); e != nil {
 			h.st.ServeCached(w, r, e)
@@ -73,6 +90,9 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 	if err != nil {
 		if h.cache != nil {
 			h.cache.Forget(vpath)
+		}
+		if h.folderRedirect(w, r, vpath, err) {
+			return
 		}
 		writeError(w, r, h.log, err)
 		return
@@ -102,6 +122,38 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 		}
 	}
 	h.st.ServePaced(w, r, f, fi, who)
+}
+
+// redirectTTL is how long a presigned URL a player is redirected to
+// works: long enough for a film watched with pauses and seeks (players
+// seek on the URL they were redirected to).
+const redirectTTL = 4 * time.Hour
+
+// redirect sends the player of a file in a library configured with
+// redirect = true to a presigned URL of its storage, and reports whether
+// it did. The file must exist (a missing one is 404 here, as elsewhere);
+// the storage then serves the bytes, unpaced.
+func (h *streamHandler) redirect(w http.ResponseWriter, r *http.Request, vpath string) bool {
+	lib, rel, _ := strings.Cut(vpath, "/")
+	rd := h.tree.Redirector(lib)
+	if rd == nil {
+		return false
+	}
+	fi, err := h.tree.Stat(r.Context(), vpath)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fs.ErrNotExist
+	}
+	var u string
+	if err == nil {
+		u, err = rd.RedirectURL(r.Context(), rel, int(redirectTTL/time.Second))
+	}
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return true
+	}
+	w.Header().Set("Cache-Control", "private, no-store")
+	http.Redirect(w, r, u, http.StatusFound)
+	return true
 }
 
 // indexRate is the pace rate of a media file from the index, when the
