@@ -346,7 +346,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("data dir: %w", err)
 	}
 
-	tree, err := openTree(cfg, dataDir)
+	remote := &remoteStorage{counters: &storage.Counters{}}
+	tree, err := openTree(cfg, dataDir, remote)
 	if err != nil {
 		return err
 	}
@@ -406,7 +407,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,
 		WriteStall:     time.Duration(cfg.Server.WriteStall),
-		Metrics:        newMetrics(pacer, scanner).Handler(),
+		Metrics:        newMetrics(pacer, scanner, remote).Handler(),
 		Index:          idx,
 		Scanner:        scanner,
 		Covers: cover.New(cover.Options{Index: idx, Tree: tree, Dir: filepath.Join(dataDir, "covers"),
@@ -491,13 +492,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// remoteStorage is what remote libraries' files count into and cache in,
+// for /metrics.
+type remoteStorage struct {
+	counters *storage.Counters
+	cache    *storage.Cache // nil: no range cache
+}
+
 // openTree opens cfg's libraries, remote ones with cfg's [storage]
 // settings: their range cache lives in data_dir unless placed elsewhere.
-func openTree(cfg config.Config, dataDir string) (*library.Tree, error) {
+// rs, if not nil, gets the counters the remote files use and the cache.
+func openTree(cfg config.Config, dataDir string, rs *remoteStorage) (*library.Tree, error) {
 	st := cfg.Storage
 	opts := library.Options{
 		Remote:  storage.RemoteOptions{ReadAhead: st.ReadAhead},
 		Timeout: time.Duration(st.Timeout),
+	}
+	if rs != nil {
+		opts.Remote.Counters = rs.counters
 	}
 	if st.CacheSize > 0 {
 		dir := st.CacheDir
@@ -509,6 +521,9 @@ func openTree(cfg config.Config, dataDir string) (*library.Tree, error) {
 			return nil, fmt.Errorf("storage.cache_dir: %w", err)
 		}
 		opts.Remote.Cache = c
+		if rs != nil {
+			rs.cache = c
+		}
 	}
 	return library.OpenWith(cfg.Libraries, opts)
 }
@@ -555,7 +570,7 @@ func runScan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	tree, err := openTree(cfg, dataDir)
+	tree, err := openTree(cfg, dataDir, nil)
 	if err != nil {
 		return err
 	}
@@ -694,11 +709,38 @@ func policyOf(p config.Pace) stream.Policy {
 	}
 }
 
+// registerStorage adds what remote libraries fetch and the range cache
+// holds to r.
+func registerStorage(r *metrics.Registry, rs *remoteStorage) {
+	for _, m := range []struct {
+		name, help string
+		value      func(storage.Counts) int64
+	}{
+		{"mustserv_storage_fetches_total", "Requests for file bytes made to remote libraries' storage, retries included.",
+			func(c storage.Counts) int64 { return c.Fetches }},
+		{"mustserv_storage_fetched_bytes_total", "File bytes read from remote libraries' storage.",
+			func(c storage.Counts) int64 { return c.FetchedBytes }},
+		{"mustserv_storage_retries_total", "Requests to remote storage that repeated a failed one.",
+			func(c storage.Counts) int64 { return c.Retries }},
+		{"mustserv_storage_cache_hit_bytes_total", "File bytes of remote libraries read from the range cache instead.",
+			func(c storage.Counts) int64 { return c.CacheHitBytes }},
+	} {
+		r.CounterFunc(m.name, m.help, func() float64 { return float64(m.value(rs.counters.Counts())) })
+	}
+	r.GaugeFunc("mustserv_storage_cache_bytes", "Bytes held by the range cache of remote files.", func() float64 {
+		if rs.cache == nil {
+			return 0
+		}
+		return float64(rs.cache.Stats().Bytes)
+	})
+}
+
 // newMetrics builds the registry behind /metrics: the process, the
 // scanner and the pacer.
-func newMetrics(p *pace.Pacer, s *scan.Scanner) *metrics.Registry {
+func newMetrics(p *pace.Pacer, s *scan.Scanner, rs *remoteStorage) *metrics.Registry {
 	r := metrics.New()
 	metrics.RegisterProcess(r)
+	registerStorage(r, rs)
 	r.GaugeFunc("mustserv_scan_running", "1 while a full scan of the libraries runs.", func() float64 {
 		if s.Progress().Running {
 			return 1

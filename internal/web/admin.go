@@ -772,7 +772,7 @@ func (a *adminPages) renderLibraries(w http.ResponseWriter, r *http.Request, cod
 	known := map[string]bool{}
 	for _, l := range a.adm.Config().Libraries {
 		known[l.Name] = true
-		v.Libraries = append(v.Libraries, libRow{Name: l.Name, Path: l.Path, Dotfiles: l.Dotfiles, Paced: l.Pace != nil,
+		v.Libraries = append(v.Libraries, libRow{Name: l.Name, Path: l.Where(), Dotfiles: l.Dotfiles, Paced: l.Pace != nil,
 			Delete: "/admin/libraries/" + url.PathEscape(l.Name) + "/delete"})
 	}
 	if x := a.s.opts.Index; x != nil {
