@@ -191,63 +191,67 @@ func FuzzRemoteFile(f *testing.F) {
 	f.Add(uint16(65535), uint8(1), []byte{2, 128, 0, 0, 100, 1, 0, 0, 255, 255, 1, 0, 0, 255, 255, 3, 0, 0, 0, 0})
 	f.Add(uint16(0), uint8(2), []byte{1, 0, 0, 0, 10, 4, 0, 0, 0, 1})
 	f.Add(uint16(9000), uint8(3), []byte{3, 255, 255, 0, 10, 2, 250, 0, 1, 0, 1, 10, 0, 10, 0, 4, 1, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, size16 uint16, mode uint8, ops []byte) {
-		size := int(size16) * 8 // up to 512 KiB
-		o := newOrigin(size, uint64(size16))
-		opt := RemoteOptions{ReadAhead: 64 << 10 << (mode % 3)}
-		key := ""
-		if mode&4 != 0 {
-			c, err := newCache(t.TempDir(), 4*(64<<10), 64<<10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opt.Cache, key = c, "k"
+	f.Fuzz(checkRandomAccess)
+}
+
+// checkRandomAccess is FuzzRemoteFile's check of one input: an object of
+// size16*8 bytes, read-ahead, cache (mode) and operations from ops.
+func checkRandomAccess(t *testing.T, size16 uint16, mode uint8, ops []byte) {
+	size := int(size16) * 8 // up to 512 KiB
+	o := newOrigin(size, uint64(size16))
+	opt := RemoteOptions{ReadAhead: 64 << 10 << (mode % 3)}
+	key := ""
+	if mode&4 != 0 {
+		c, err := newCache(t.TempDir(), 4*(64<<10), 64<<10)
+		if err != nil {
+			t.Fatal(err)
 		}
-		file := OpenRemote(t.Context(), o.object(key), opt)
-		defer file.Close()
-		oracle := bytes.NewReader(o.data)
-		for len(ops) >= 5 {
-			op, a, b := ops[0], int64(ops[1])<<8|int64(ops[2]), int(ops[3])<<8|int(ops[4])
-			ops = ops[5:]
-			off := a*int64(size+2)/65535 - 1 // from -1 to past the end
-			n := b
-			if op&8 != 0 {
-				n *= 8 // big reads
+		opt.Cache, key = c, "k"
+	}
+	file := OpenRemote(t.Context(), o.object(key), opt)
+	defer file.Close()
+	oracle := bytes.NewReader(o.data)
+	for len(ops) >= 5 {
+		op, a, b := ops[0], int64(ops[1])<<8|int64(ops[2]), int(ops[3])<<8|int(ops[4])
+		ops = ops[5:]
+		off := a*int64(size+2)/65535 - 1 // from -1 to past the end
+		n := b
+		if op&8 != 0 {
+			n *= 8 // big reads
+		}
+		switch op % 5 {
+		case 0, 1: // Read
+			pos, _ := oracle.Seek(0, io.SeekCurrent)
+			p := make([]byte, n)
+			got, err := file.Read(p)
+			if err := checkRead(o.data, pos, n, p[:got], err); err != nil {
+				t.Fatalf("Read(%d) at %d: %v", n, pos, err)
 			}
-			switch op % 5 {
-			case 0, 1: // Read
-				pos, _ := oracle.Seek(0, io.SeekCurrent)
-				p := make([]byte, n)
-				got, err := file.Read(p)
-				if err := checkRead(o.data, pos, n, p[:got], err); err != nil {
-					t.Fatalf("Read(%d) at %d: %v", n, pos, err)
-				}
-				oracle.Seek(int64(got), io.SeekCurrent)
-			case 2: // ReadAt
-				p := make([]byte, n)
-				got, err := file.ReadAt(p, off)
-				want := make([]byte, n)
-				wantN, wantErr := oracle.ReadAt(want, off)
-				if n == 0 && off >= 0 {
-					wantN, wantErr = 0, nil // as *os.File: nothing asked, nothing wrong
-				}
-				if got != wantN || (err == nil) != (wantErr == nil) || (wantErr == io.EOF) != (err == io.EOF) || !bytes.Equal(p[:got], want[:wantN]) {
-					t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d, %v", n, off, got, err, wantN, wantErr)
-				}
-			default: // Seek
-				whence := int(op/5) % 3
-				rel := off
-				if whence != io.SeekStart {
-					rel = off - int64(size)/2
-				}
-				got, err := file.Seek(rel, whence)
-				want, wantErr := oracle.Seek(rel, whence)
-				if (err == nil) != (wantErr == nil) || err == nil && got != want {
-					t.Fatalf("Seek(%d, %d) = %d, %v; want %d, %v", rel, whence, got, err, want, wantErr)
-				}
+			oracle.Seek(int64(got), io.SeekCurrent)
+		case 2: // ReadAt
+			p := make([]byte, n)
+			got, err := file.ReadAt(p, off)
+			want := make([]byte, n)
+			wantN, wantErr := oracle.ReadAt(want, off)
+			if n == 0 && off >= 0 {
+				wantN, wantErr = 0, nil // as *os.File: nothing asked, nothing wrong
+			}
+			if got != wantN || (err == nil) != (wantErr == nil) || (wantErr == io.EOF) != (err == io.EOF) || !bytes.Equal(p[:got], want[:wantN]) {
+				t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d, %v", n, off, got, err, wantN, wantErr)
+			}
+		default: // Seek
+			whence := int(op/5) % 3
+			rel := off
+			if whence != io.SeekStart {
+				rel = off - int64(size)/2
+			}
+			got, err := file.Seek(rel, whence)
+			want, wantErr := oracle.Seek(rel, whence)
+			if (err == nil) != (wantErr == nil) || err == nil && got != want {
+				t.Fatalf("Seek(%d, %d) = %d, %v; want %d, %v", rel, whence, got, err, want, wantErr)
 			}
 		}
-	})
+	}
 }
 
 // checkRead checks a Read of n bytes at pos that gave got and err.
