@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mustserv/internal/storage"
+	"mustserv/internal/testenv/origins"
 )
 
 // fixture is a tree with the names that break naive escaping.
@@ -119,8 +120,8 @@ func onDisk(t *testing.T, root string, dirTimes bool) map[string]summary {
 func TestNginx(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, fixture)
-	base := startNginx(t, root)
+	origins.WriteTree(t, root, fixture)
+	base := origins.StartNginx(t, root)
 	for _, tc := range []struct {
 		index    string
 		dirTimes bool // HTML gives no folder times
@@ -168,8 +169,8 @@ func checkRead(t *testing.T, b *Backend, name string, want []byte) {
 func TestNginxNotExist(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, fixture)
-	b := newBackend(t, startNginx(t, root)+"/json/", Options{})
+	origins.WriteTree(t, root, fixture)
+	b := newBackend(t, origins.StartNginx(t, root)+"/json/", Options{})
 	ctx := t.Context()
 	errs := map[string]error{}
 	_, errs["stat missing"] = b.Stat(ctx, "missing.mp3")
@@ -195,8 +196,8 @@ func TestNginxNotExist(t *testing.T) {
 func TestNginxChanged(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, fixture)
-	b := newBackend(t, startNginx(t, root)+"/json/", Options{})
+	origins.WriteTree(t, root, fixture)
+	b := newBackend(t, origins.StartNginx(t, root)+"/json/", Options{})
 	const name = "sub dir #1/c 100%.mkv"
 	f, err := b.Open(t.Context(), name)
 	if err != nil {
@@ -226,7 +227,7 @@ func TestNginxChanged(t *testing.T) {
 func TestFileServer(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, fixture)
+	origins.WriteTree(t, root, fixture)
 	ts := httptest.NewServer(http.StripPrefix("/media", http.FileServer(http.Dir(root))))
 	t.Cleanup(ts.Close)
 	b := newBackend(t, ts.URL+"/media/", Options{})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"mustserv/internal/testenv"
+	"mustserv/internal/testenv/origins"
 )
 
 // The tests share one versitygw: the first test that needs it starts it,
@@ -30,25 +30,29 @@ const (
 	virtualDomain = "s3.test"
 )
 
-// gateway is a versitygw serving a temporary folder over HTTP.
+// gateway is the tests' versitygw, with a counter for unique bucket
+// names. Objects are written through S3 (signed PUTs), so the tests also
+// see versitygw's own ETags and times.
 type gateway struct {
-	once     sync.Once
-	endpoint string // http://127.0.0.1:port
-	addr     string // 127.0.0.1:port
-	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	startup  time.Duration
-	err      error
-	log      bytes.Buffer
-	buckets  atomic.Int64 // buckets made, for unique names
+	*origins.Versity
+	buckets atomic.Int64 // buckets made, for unique names
+	// addr and startup are Versity's Addr and Startup, by the names
+	// s3_test.go knows them.
+	addr    string
+	startup time.Duration
 }
 
-var shared gateway
+var (
+	shared     gateway
+	sharedOnce sync.Once
+	sharedErr  error
+)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	shared.stop()
+	if shared.Versity != nil {
+		shared.Close()
+	}
 	os.Exit(code)
 }
 
@@ -57,91 +61,17 @@ func TestMain(m *testing.M) {
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
 	bin := testenv.NeedTool(t, "versitygw")
-	shared.once.Do(func() { shared.err = shared.start(bin) })
-	if shared.err != nil {
-		t.Fatalf("versitygw: %v", shared.err)
+	sharedOnce.Do(func() {
+		shared.Versity, sharedErr = origins.NewVersity(bin, origins.VersityOptions{
+			AccessKey: testAccess, SecretKey: testSecret, VirtualDomain: virtualDomain})
+		if sharedErr == nil {
+			shared.addr, shared.startup = shared.Addr, shared.Startup
+		}
+	})
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
 	}
 	return &shared
-}
-
-// start runs versitygw on a free port and waits until it answers. The
-// port is free when picked but may be taken before versitygw listens:
-// then it exits, and another port is tried.
-func (g *gateway) start(bin string) error {
-	dir, err := os.MkdirTemp("", "mustserv-s3-*")
-	if err != nil {
-		return err
-	}
-	g.dir = dir
-	for try := 1; ; try++ {
-		err := g.launch(bin)
-		if err == nil || try == 3 {
-			return err
-		}
-	}
-}
-
-// launch runs versitygw once.
-func (g *gateway) launch(bin string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	began := time.Now()
-	g.log.Reset()
-	g.cmd = exec.Command(bin, "--port", addr, "--virtual-domain", virtualDomain, "--quiet", "posix", g.dir)
-	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+testAccess, "ROOT_SECRET_KEY="+testSecret)
-	g.cmd.Stdout, g.cmd.Stderr = &g.log, &g.log
-	if err := g.cmd.Start(); err != nil {
-		return err
-	}
-	g.exited = make(chan struct{})
-	go func() { g.cmd.Wait(); close(g.exited) }()
-	g.endpoint = "http://" + addr
-	g.addr = addr
-	if err := g.waitReady(30 * time.Second); err != nil {
-		g.cmd.Process.Kill()
-		<-g.exited // the log is written no more
-		return fmt.Errorf("%w\n%s", err, g.log.String())
-	}
-	g.startup = time.Since(began)
-	return nil
-}
-
-// waitReady polls the gateway until it answers HTTP, it exits, or the
-// time is up.
-func (g *gateway) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get(g.endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-g.exited:
-			return fmt.Errorf("exited before answering: %v", g.cmd.ProcessState)
-		case <-tick.C:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer on %s within %v: %v", g.endpoint, limit, err)
-		}
-	}
-}
-
-// stop kills the gateway and removes its folder.
-func (g *gateway) stop() {
-	if g.cmd != nil && g.cmd.Process != nil {
-		g.cmd.Process.Kill()
-		<-g.exited
-	}
-	if g.dir != "" {
-		os.RemoveAll(g.dir)
-	}
 }
 
 // signer of the test credentials.
@@ -153,7 +83,7 @@ func (g *gateway) signer() signer {
 // test unless S3 answers want.
 func (g *gateway) send(t *testing.T, method, path string, body []byte, want int) {
 	t.Helper()
-	req, err := http.NewRequest(method, g.endpoint+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, g.Endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +145,7 @@ func (g *gateway) virtualClient() *http.Client {
 func (g *gateway) backend(t *testing.T, bucket, prefix string, opt Options) *Backend {
 	t.Helper()
 	u := &url.URL{Scheme: "s3", Host: bucket, Path: "/" + prefix,
-		RawQuery: url.Values{"endpoint": {g.endpoint}, "region": {"us-east-1"}}.Encode()}
+		RawQuery: url.Values{"endpoint": {g.Endpoint}, "region": {"us-east-1"}}.Encode()}
 	if opt.AccessKey == "" {
 		opt.AccessKey, opt.SecretKey = testAccess, testSecret
 	}
