@@ -95,7 +95,9 @@ type Proxy struct {
 }
 
 // Start starts a proxy on 127.0.0.1 to origin (host:port) that forwards
-// everything until Set says otherwise. It is closed when the test ends.
+// everything until Set says otherwise. It is closed when the test ends;
+// start the origin first, so that the proxy is closed before it (cleanups
+// run last first) and no origin handler is left writing to a stalled proxy.
 func Start(t testing.TB, origin string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -34,8 +34,9 @@ const chunkedBody = "piece 0;piece 1;piece 2;piece 3;"
 
 // startOrigin starts an origin serving content at /file with a strong
 // ETag, a chunked body with a trailer at /chunked, an echo of the request
-// body at /echo and, at /hangup, an answer after which it closes the
-// connection without saying so.
+// body at /echo, at /hangup an answer after which it closes the connection
+// without saying so, and at /timeout an answer followed by an unasked 408
+// and a close.
 func startOrigin(t *testing.T) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -62,6 +63,17 @@ func startOrigin(t *testing.T) *httptest.Server {
 			return
 		}
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		buf.Flush()
+		c.Close()
+	})
+	mux.HandleFunc("/timeout", func(w http.ResponseWriter, r *http.Request) {
+		c, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		buf.WriteString("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 		buf.Flush()
 		c.Close()
 	})
@@ -251,6 +263,34 @@ func TestOriginHangsUp(t *testing.T) {
 	// The origin closed the kept-alive connection: the proxy closes it too.
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after the origin hung up, read %d bytes, %v; want EOF", n, err)
+	}
+}
+
+func TestOriginSpeaksUnasked(t *testing.T) {
+	t.Parallel()
+	_, p, _ := setup(t)
+	conn, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second)) // fails a hang, never reached otherwise
+	io.WriteString(conn, "GET /timeout HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	var got []int
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after statuses %v: %v", got, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		got = append(got, resp.StatusCode)
+	}
+	if diff := cmp.Diff([]int{200, 408}, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the origin's 408, read %d bytes, %v; want EOF", n, err)
 	}
 }
 
