@@ -189,12 +189,22 @@ func TestEndToEnd(t *testing.T) {
 		t.Parallel()
 		for _, p := range []string{
 			"/stream/Music/nope.mp3", "/stream/Nope/x.mp3", "/browse/Music/nope/",
-			"/stream/Music/Lossless", // a folder is not streamed
+			"/stream/Music/nope/", "/stream/Music/Sine%20Band/First%20Album/01%20Sine%20%C3%84.mp3/", // no such folder
 			"/playlist/Nope.m3u8",
 		} {
 			if resp, _ := get(t, s.URL+p); resp.StatusCode != http.StatusNotFound {
 				t.Errorf("GET %s: %s, want 404", p, resp.Status)
 			}
+		}
+		// A folder is not streamed: it redirects to its listing (as
+		// nginx does), for servers using this one as a library.
+		resp, err := noRedirect.Get(s.URL + "/stream/Music/Lossless")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/stream/Music/Lossless/" {
+			t.Errorf("GET /stream/Music/Lossless: %s to %q, want 301 to /stream/Music/Lossless/", resp.Status, resp.Header.Get("Location"))
 		}
 		if resp, _ := get(t, s.URL+"/stream/Music/..%2F..%2Fgo.mod"); resp.StatusCode < 400 {
 			t.Errorf("path escaping the library: %s", resp.Status)
