@@ -809,17 +809,22 @@ func (a *adminPages) handleAddLibrary() http.Handler {
 		}
 		f := r.PostForm
 		lib := config.Library{Name: strings.TrimSpace(f.Get("name")), Path: strings.TrimSpace(f.Get("path")), Dotfiles: f.Get("dotfiles") != ""}
+		if where := lib.Path; strings.HasPrefix(where, "http://") || strings.HasPrefix(where, "https://") || strings.HasPrefix(where, "s3://") {
+			// A library on another server (credentials, if any, in the
+			// URL or the environment; a token or keys in the file).
+			lib.Path, lib.URL = "", where
+		}
 		_, err := a.adm.Apply(r.Context(), func(c *config.Config) error {
 			c.Libraries = append(c.Libraries, lib)
 			return nil
 		})
 		if err != nil {
 			a.fail(w, r, err, func(code int, msg string) {
-				a.renderLibraries(w, r, code, msg, libForm{lib.Name, lib.Path, lib.Dotfiles})
+				a.renderLibraries(w, r, code, msg, libForm{lib.Name, lib.Path + lib.URL, lib.Dotfiles})
 			})
 			return
 		}
-		a.logChange(r, "admin: library added", "library", lib.Name, "path", lib.Path)
+		a.logChange(r, "admin: library added", "library", lib.Name, "where", lib.Where()) // no password of a URL
 		done(w, r, "/admin/libraries", "library-added", lib.Name)
 	})
 }

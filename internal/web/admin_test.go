@@ -503,6 +503,20 @@ func TestAdminLibraries(t *testing.T) {
 		cfg.Libraries[i] != (config.Library{Name: "Films", Path: "/srv/films", Dotfiles: true}) {
 		t.Fatalf("after add: %+v", cfg.Libraries)
 	}
+	// A URL is a library on another server; its password shows nowhere.
+	resp, body = f.form(t, "/admin/libraries", url.Values{"name": {"NAS"}, "path": {"http://me:hunter2@nas.local/media/"}}, root)
+	wantDone(t, "add a URL", resp, body, "/admin/libraries", "library-added")
+	cfg, _, _, _ = f.adm.state()
+	if i := slices.IndexFunc(cfg.Libraries, func(l config.Library) bool { return l.Name == "NAS" }); i < 0 ||
+		cfg.Libraries[i] != (config.Library{Name: "NAS", URL: "http://me:hunter2@nas.local/media/"}) {
+		t.Fatalf("after adding a URL: %+v", cfg.Libraries)
+	}
+	resp, body = f.as(t, "/admin/libraries", root)
+	if !strings.Contains(body, "http://nas.local/media/") || strings.Contains(body, "hunter2") {
+		t.Errorf("libraries page: the URL without its password, want %q and no password\n%.600s", "http://nas.local/media/", body)
+	}
+	resp, body = f.post(t, "/admin/libraries/NAS/delete", "", root)
+	wantDone(t, "remove NAS", resp, body, "/admin/libraries", "library-removed")
 
 	for _, tc := range []struct {
 		name   string
