@@ -172,7 +172,7 @@ func (b *Backend) statDir(ctx context.Context, name string) (fs.FileInfo, error)
 	if _, err := b.list(ctx, name); err != nil {
 		return nil, err
 	}
-	return fileInfo{name: base, dir: true}, nil
+	return storage.FileInfo{Base: base, Dir: true}, nil
 }
 
 // Open opens the file name: a HEAD learns its size and validators, and
@@ -253,25 +253,4 @@ func escapeName(name string) string {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/")
-}
-
-// fileInfo describes a file or folder of the origin.
-type fileInfo struct {
-	name  string
-	size  int64
-	mtime time.Time
-	dir   bool
-}
-
-func (fi fileInfo) Name() string       { return fi.name }
-func (fi fileInfo) Size() int64        { return fi.size }
-func (fi fileInfo) ModTime() time.Time { return fi.mtime }
-func (fi fileInfo) IsDir() bool        { return fi.dir }
-func (fi fileInfo) Sys() any           { return nil }
-
-func (fi fileInfo) Mode() fs.FileMode {
-	if fi.dir {
-		return fs.ModeDir | 0o555
-	}
-	return 0o444
 }

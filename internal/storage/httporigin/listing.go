@@ -13,6 +13,9 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
+
+	"mustserv/internal/storage"
 )
 
 const (
@@ -31,13 +34,12 @@ type entry struct {
 	// known reports that the listing gave size and mtime (JSON); an
 	// HTML index's files need a HEAD.
 	known bool
-	fileInfo
+	size  int64
+	mtime time.Time
 }
 
-func (e entry) info() fileInfo {
-	fi := e.fileInfo
-	fi.name, fi.dir = e.name, e.dir
-	return fi
+func (e entry) info() storage.FileInfo {
+	return storage.FileInfo{Base: e.name, Bytes: e.size, MTime: e.mtime, Dir: e.dir}
 }
 
 // list fetches and parses the listing of the folder name.
@@ -59,7 +61,7 @@ func (b *Backend) list(ctx context.Context, name string) ([]entry, error) {
 	if err := checkEncoding(resp); err != nil {
 		return nil, err
 	}
-	body, err := readBody(resp, maxListing)
+	body, err := storage.ReadBody(resp, maxListing)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +313,7 @@ func (b *Backend) describeFile(ctx context.Context, name string) (fs.FileInfo, e
 	v, err := b.head(ctx, name)
 	switch {
 	case errors.Is(err, errFolder):
-		return fileInfo{name: path.Base(name), dir: true}, nil
+		return storage.FileInfo{Base: path.Base(name), Dir: true}, nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return nil, nil
 	case err != nil:

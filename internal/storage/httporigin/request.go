@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,23 +22,8 @@ var errOtherHost = errors.New("redirect to another host or scheme refused")
 // newClient returns c's settings with our redirect policy, or a client of
 // our own when c is nil.
 func newClient(c *http.Client) *http.Client {
-	var cl http.Client
-	if c != nil {
-		cl = *c
-	} else {
-		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-		cl.Transport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 15 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   2 * headConcurrency, // a listing's HEADs reuse connections
-		}
-	}
-	cl.CheckRedirect = checkRedirect
-	return &cl
+	// A listing's HEADs reuse connections.
+	return storage.NewHTTPClient(c, 2*headConcurrency, checkRedirect)
 }
 
 // checkRedirect follows redirects within the origin, refuses those that
@@ -63,15 +46,10 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 
 // do sends one request to the origin with the backend's headers.
 func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	req, err := storage.NewRequest(ctx, method, u, h)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		return nil, err
 	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	// A compressed body's bytes are not the file's: ranges would be wrong.
-	req.Header.Set("Accept-Encoding", "identity")
 	if b.auth != "" {
 		req.Header.Set("Authorization", b.auth)
 	}
@@ -83,23 +61,9 @@ func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Head
 		if errors.As(err, &ue) {
 			ue.URL = u.String()
 		}
-		return nil, classify(err)
+		return nil, storage.ClassifyTransport(err)
 	}
 	return resp, nil
-}
-
-// classify wraps a transport error with the sentinel its caller maps to
-// a status: a timeout is storage.ErrTimeout, the caller's cancellation
-// stays context.Canceled, anything else is storage.ErrUnavailable.
-func classify(err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%w: %w", storage.ErrTimeout, err)
-	}
-	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
 // statusError is the error of an answer whose status is not the one
@@ -129,8 +93,8 @@ type version struct {
 	etag    string
 }
 
-func (v version) info(name string) fileInfo {
-	return fileInfo{name: name, size: v.size, mtime: v.mtime}
+func (v version) info(name string) storage.FileInfo {
+	return storage.FileInfo{Base: name, Bytes: v.size, MTime: v.mtime}
 }
 
 // strongETag reports whether v's ETag may be used in If-Match (RFC 9110
@@ -195,16 +159,4 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return t.UTC(), nil
-}
-
-// readBody reads at most limit bytes of resp's body; more is an error.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, classify(err)
-	}
-	if int64(len(body)) > limit {
-		return nil, unavailable("listing longer than %d bytes", limit)
-	}
-	return body, nil
 }
