@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"mustserv/internal/storage"
 )
 
 // maxListBody bounds one ListObjectsV2 answer: 1000 keys of 1024 bytes,
@@ -33,9 +35,9 @@ type listResult struct {
 
 // page is one ListObjectsV2 answer, read.
 type page struct {
-	entries []fileInfo // the folder's entries that can be names
-	count   int        // keys and prefixes in the answer, usable or not
-	next    string     // the continuation token, "" on the last page
+	entries []storage.FileInfo // the folder's entries that can be names
+	count   int                // keys and prefixes in the answer, usable or not
+	next    string             // the continuation token, "" on the last page
 }
 
 // parsePage reads a ListObjectsV2 answer to a listing of the keys that
@@ -62,7 +64,7 @@ func parsePage(body []byte, dirKey string) (page, error) {
 			return page{}, err
 		}
 		if name, ok := strings.CutSuffix(name, "/"); ok && validSegment(name) {
-			p.entries = append(p.entries, fileInfo{name: name, dir: true})
+			p.entries = append(p.entries, storage.FileInfo{Base: name, Dir: true})
 		}
 	}
 	for _, c := range r.Contents {
@@ -80,7 +82,7 @@ func parsePage(body []byte, dirKey string) (page, error) {
 		if err != nil {
 			return page{}, unavailable("key %q: LastModified %q", name, c.LastModified)
 		}
-		p.entries = append(p.entries, fileInfo{name: name, size: c.Size, mtime: mtime})
+		p.entries = append(p.entries, storage.FileInfo{Base: name, Bytes: c.Size, MTime: mtime})
 	}
 	return p, nil
 }
@@ -148,7 +150,7 @@ func (b *Backend) listPage(ctx context.Context, dirKey, token string, maxKeys in
 	if resp.StatusCode != http.StatusOK {
 		return page{}, statusError(resp)
 	}
-	body, err := readBody(resp, maxListBody)
+	body, err := storage.ReadBody(resp, maxListBody)
 	if err != nil {
 		return page{}, err
 	}
@@ -158,8 +160,8 @@ func (b *Backend) listPage(ctx context.Context, dirKey, token string, maxKeys in
 // list returns the entries of the folder whose keys begin with dirKey,
 // every page of them, and how many keys and prefixes it found. A name that is both a file and a folder (keys
 // "a" and "a/b") is the file, as Stat finds it.
-func (b *Backend) list(ctx context.Context, dirKey string) ([]fileInfo, int, error) {
-	var all []fileInfo
+func (b *Backend) list(ctx context.Context, dirKey string) ([]storage.FileInfo, int, error) {
+	var all []storage.FileInfo
 	count := 0
 	at := map[string]int{}
 	seen := map[string]bool{}
@@ -171,12 +173,12 @@ func (b *Backend) list(ctx context.Context, dirKey string) ([]fileInfo, int, err
 		}
 		count += p.count
 		for _, e := range p.entries {
-			i, dup := at[e.name]
+			i, dup := at[e.Base]
 			switch {
 			case !dup:
-				at[e.name] = len(all)
+				at[e.Base] = len(all)
 				all = append(all, e)
-			case all[i].dir && !e.dir:
+			case all[i].Dir && !e.Dir:
 				all[i] = e
 			}
 		}

@@ -34,15 +34,15 @@ func TestParsePage(t *testing.T) {
 	}
 	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	want := page{
-		entries: []fileInfo{
-			{name: "Sub Folder", dir: true},
-			{name: "a b+c&#?%.mp3", size: 11, mtime: at},
-			{name: "ü 日.flac", size: 3, mtime: at},
+		entries: []storage.FileInfo{
+			{Base: "Sub Folder", Dir: true},
+			{Base: "a b+c&#?%.mp3", Bytes: 11, MTime: at},
+			{Base: "ü 日.flac", Bytes: 3, MTime: at},
 		},
 		count: 7,
 		next:  "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=",
 	}
-	if diff := cmp.Diff(want, p, cmp.AllowUnexported(page{}, fileInfo{})); diff != "" {
+	if diff := cmp.Diff(want, p, cmp.AllowUnexported(page{})); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
@@ -60,7 +60,7 @@ func TestParsePageRaw(t *testing.T) {
 	}
 	var names []string
 	for _, e := range p.entries {
-		names = append(names, e.name)
+		names = append(names, e.Base)
 	}
 	if diff := cmp.Diff([]string{"x+y", "a+b %41.mp3"}, names); diff != "" {
 		t.Errorf("names (-want +got)\n%s", diff)
@@ -109,10 +109,10 @@ func FuzzParsePage(f *testing.F) {
 			t.Fatalf("%d entries of %d keys", len(p.entries), p.count)
 		}
 		for _, e := range p.entries {
-			if !validSegment(e.name) || strings.Contains(e.name, "/") || e.name == "." || e.name == ".." {
-				t.Fatalf("name %q", e.name)
+			if !validSegment(e.Base) || strings.Contains(e.Base, "/") || e.Base == "." || e.Base == ".." {
+				t.Fatalf("name %q", e.Base)
 			}
-			if e.size < 0 || e.mtime.Nanosecond() != 0 {
+			if e.Bytes < 0 || e.MTime.Nanosecond() != 0 {
 				t.Fatalf("entry %+v", e)
 			}
 		}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"mustserv/internal/storage"
@@ -21,36 +19,15 @@ import (
 // redirects are not followed (S3 redirects to another region's endpoint,
 // and the signature would not be valid there).
 func newClient(c *http.Client) *http.Client {
-	var cl http.Client
-	if c != nil {
-		cl = *c
-	} else {
-		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-		cl.Transport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 15 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   8,
-		}
-	}
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cl
+	return storage.NewHTTPClient(c, 8, func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 }
 
 // do sends a signed request without a body.
 func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	req, err := storage.NewRequest(ctx, method, u, h)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		return nil, err
 	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	// A compressed body's bytes are not the object's: ranges would be wrong.
-	req.Header.Set("Accept-Encoding", "identity")
 	b.signer.sign(req, b.now(), emptyHash)
 	resp, err := b.client.Do(req)
 	if err != nil {
@@ -59,24 +36,15 @@ func (b *Backend) do(ctx context.Context, method string, u *url.URL, h http.Head
 	return resp, nil
 }
 
-// classify wraps a transport error with the sentinel its caller maps to
-// a status: a timeout is storage.ErrTimeout, the caller's cancellation
-// stays context.Canceled, anything else is storage.ErrUnavailable. The
-// URL the client puts in its errors is dropped: it is in the caller's
-// context already.
+// classify is storage.ClassifyTransport of a transport error without
+// the URL the client puts in its errors: it is in the caller's context
+// already.
 func classify(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%w: %w", storage.ErrTimeout, err)
-	}
-	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	return storage.ClassifyTransport(err)
 }
 
 // s3Error is the body of S3's error answers.
@@ -138,16 +106,4 @@ func printable(s string, n int) string {
 // unavailable is an answer S3 cannot have meant.
 func unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", storage.ErrUnavailable, fmt.Sprintf(format, args...))
-}
-
-// readBody reads at most limit bytes of resp's body; more is an error.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, classify(err)
-	}
-	if int64(len(body)) > limit {
-		return nil, unavailable("an answer longer than %d bytes", limit)
-	}
-	return body, nil
 }

@@ -172,7 +172,7 @@ func (b *Backend) stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	case p.count == 0 && name != ".":
 		return nil, fmt.Errorf("%w: no such key or folder", fs.ErrNotExist)
 	}
-	return fileInfo{name: path.Base(name), dir: true}, nil
+	return storage.FileInfo{Base: path.Base(name), Dir: true}, nil
 }
 
 // ReadDir lists the folder name with ListObjectsV2, every page of it.
@@ -247,8 +247,8 @@ type version struct {
 	etag  string
 }
 
-func (v version) info(name string) fileInfo {
-	return fileInfo{name: name, size: v.size, mtime: v.mtime}
+func (v version) info(name string) storage.FileInfo {
+	return storage.FileInfo{Base: name, Bytes: v.size, MTime: v.mtime}
 }
 
 // head describes the object key.
@@ -279,25 +279,4 @@ func parseVersion(h http.Header) (version, error) {
 		return version{}, unavailable("Last-Modified %q", lm)
 	}
 	return version{size: size, mtime: t.UTC(), etag: h.Get("ETag")}, nil
-}
-
-// fileInfo describes a file or folder of the bucket.
-type fileInfo struct {
-	name  string
-	size  int64
-	mtime time.Time
-	dir   bool
-}
-
-func (fi fileInfo) Name() string       { return fi.name }
-func (fi fileInfo) Size() int64        { return fi.size }
-func (fi fileInfo) ModTime() time.Time { return fi.mtime }
-func (fi fileInfo) IsDir() bool        { return fi.dir }
-func (fi fileInfo) Sys() any           { return nil }
-
-func (fi fileInfo) Mode() fs.FileMode {
-	if fi.dir {
-		return fs.ModeDir | 0o555
-	}
-	return 0o444
 }
