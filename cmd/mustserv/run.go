@@ -505,7 +505,7 @@ type remoteStorage struct {
 func openTree(cfg config.Config, dataDir string, rs *remoteStorage) (*library.Tree, error) {
 	st := cfg.Storage
 	opts := library.Options{
-		Remote:  storage.RemoteOptions{ReadAhead: st.ReadAhead},
+		Remote:  storage.RemoteOptions{ReadAhead: st.ReadAhead, Stall: time.Duration(st.Timeout)},
 		Timeout: time.Duration(st.Timeout),
 	}
 	if rs != nil {

@@ -71,7 +71,8 @@ type TLS struct {
 
 // Storage holds the settings of libraries that are not on this machine.
 type Storage struct {
-	// Timeout bounds each listing or metadata request to an origin.
+	// Timeout bounds each listing or metadata request to an origin, and
+	// how long a file's bytes may stop coming.
 	Timeout Duration `toml:"timeout"`
 	// ReadAhead is how far a stream reads ahead of its player, in bytes.
 	ReadAhead int64 `toml:"read_ahead"`

@@ -40,6 +40,10 @@ type RemoteOptions struct {
 	Cache *Cache
 	// Counters, if not nil, count what the files fetch.
 	Counters *Counters
+	// Stall ends a fetch whose storage sends no byte for this long, with
+	// an error wrapping ErrTimeout (not retried); 0 means 15 s. A
+	// transport's header timeout does not cover a body that stops.
+	Stall time.Duration
 }
 
 const (
@@ -60,7 +64,12 @@ const (
 	maxPieces = 4
 	// maxRetries is how many times a failed fetch is repeated.
 	maxRetries = 2
+	// defaultStall is RemoteOptions.Stall's default.
+	defaultStall = 15 * time.Second
 )
+
+// errStalled is the cause of a fetch's context ended by its stall timer.
+var errStalled = errors.New("no byte arrived in time")
 
 // OpenRemote returns a File reading o through o.Fetch, whose reads end
 // when ctx ends.
@@ -93,6 +102,10 @@ func OpenRemote(ctx context.Context, o Object, opt RemoteOptions) File {
 	if ra <= 0 {
 		ra = defaultReadAhead
 	}
+	stall := opt.Stall
+	if stall <= 0 {
+		stall = defaultStall
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	f := &remoteFile{
 		ctx:       ctx,
@@ -100,6 +113,7 @@ func OpenRemote(ctx context.Context, o Object, opt RemoteOptions) File {
 		o:         o,
 		size:      o.Info.Size(),
 		readAhead: ra,
+		stall:     stall,
 		counters:  opt.Counters,
 		lastEnd:   -1,
 	}
@@ -118,6 +132,7 @@ type remoteFile struct {
 	o         Object
 	size      int64
 	readAhead int64
+	stall     time.Duration
 	cache     *Cache // nil without a cache or a key
 	counters  *Counters
 	closed    atomic.Bool
@@ -382,11 +397,19 @@ func (f *remoteFile) fetch(ctx context.Context, p []byte, off int64, progress fu
 
 // fetchOnce is one request for the bytes of p at off; it returns how
 // many arrived.
+//
+// A stall timer, restarted by every byte that arrives, ends the request
+// when the storage goes quiet for f.stall: before its answer's head or
+// in the middle of its body.
 func (f *remoteFile) fetchOnce(ctx context.Context, p []byte, off int64, progress func(int)) (int, error) {
 	f.counters.addFetch()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(f.stall, func() { cancel(errStalled) })
+	defer timer.Stop()
 	rc, err := f.o.Fetch(ctx, off, int64(len(p)))
 	if err != nil {
-		return 0, err
+		return 0, f.stalled(ctx, err, off)
 	}
 	defer rc.Close()
 	got := 0
@@ -394,8 +417,11 @@ func (f *remoteFile) fetchOnce(ctx context.Context, p []byte, off int64, progres
 		n, err := rc.Read(p[got:])
 		got += n
 		f.counters.addFetched(n)
-		if n > 0 && progress != nil {
-			progress(got)
+		if n > 0 {
+			timer.Reset(f.stall)
+			if progress != nil {
+				progress(got)
+			}
 		}
 		switch {
 		case got == len(p):
@@ -403,10 +429,20 @@ func (f *remoteFile) fetchOnce(ctx context.Context, p []byte, off int64, progres
 			return got, &fs.PathError{Op: "read", Path: f.name(), Err: fmt.Errorf(
 				"%w: %w: %d of %d bytes at %d", ErrUnavailable, io.ErrUnexpectedEOF, got, len(p), off)}
 		case err != nil:
-			return got, err
+			return got, f.stalled(ctx, err, off)
 		}
 	}
 	return got, nil
+}
+
+// stalled turns the error of a fetch that its stall timer ended into one
+// wrapping ErrTimeout; others pass unchanged.
+func (f *remoteFile) stalled(ctx context.Context, err error, off int64) error {
+	if !errors.Is(context.Cause(ctx), errStalled) {
+		return err
+	}
+	return &fs.PathError{Op: "read", Path: f.name(), Err: fmt.Errorf(
+		"%w: no byte for %s at %d: %w", ErrTimeout, f.stall, off, err)}
 }
 
 // retryable reports whether a fetch that failed with err may be

@@ -786,3 +786,46 @@ func TestConcurrentReadAt(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestStall: a fetch whose storage goes quiet for RemoteOptions.Stall —
+// before answering, or in the middle of a body — fails with ErrTimeout,
+// once (not retried); a slow storage that keeps sending does not.
+func TestStall(t *testing.T) {
+	t.Parallel()
+	const stall = 3 * time.Second
+	for _, tt := range []struct {
+		name            string
+		latency, per32K time.Duration
+		wantErr         bool
+	}{
+		{name: "no answer", latency: time.Hour, wantErr: true},
+		{name: "body stops", per32K: time.Hour, wantErr: true},
+		{name: "slow but steady", per32K: stall - time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				o := newOrigin(256<<10, 8)
+				o.latency, o.per32K = tt.latency, tt.per32K
+				f := OpenRemote(t.Context(), o.object(""), RemoteOptions{Stall: stall})
+				defer f.Close()
+				start := time.Now()
+				p := make([]byte, 128<<10)
+				_, err := f.ReadAt(p, 0)
+				took := time.Since(start)
+				if !tt.wantErr {
+					if err != nil || !bytes.Equal(p, o.data[:len(p)]) {
+						t.Errorf("read: %v (or wrong bytes)", err)
+					}
+					return
+				}
+				if !errors.Is(err, ErrTimeout) || took != stall {
+					t.Errorf("read: %v after %v; want ErrTimeout after %v", err, took, stall)
+				}
+				if n := len(o.fetched()); n != 1 {
+					t.Errorf("%d fetches; a stall is not retried", n)
+				}
+			})
+		})
+	}
+}
