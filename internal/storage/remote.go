@@ -452,6 +452,7 @@ func retryable(ctx context.Context, err error) bool {
 	return ctx.Err() == nil &&
 		errors.Is(err, ErrUnavailable) &&
 		!errors.Is(err, ErrChanged) &&
+		!errors.Is(err, ErrTimeout) &&
 		!errors.Is(err, fs.ErrNotExist) &&
 		!errors.Is(err, context.Canceled) &&
 		!errors.Is(err, context.DeadlineExceeded)

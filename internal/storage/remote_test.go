@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -802,30 +803,79 @@ func TestStall(t *testing.T) {
 		{name: "body stops", per32K: time.Hour, wantErr: true},
 		{name: "slow but steady", per32K: stall - time.Second},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				o := newOrigin(256<<10, 8)
-				o.latency, o.per32K = tt.latency, tt.per32K
-				f := OpenRemote(t.Context(), o.object(""), RemoteOptions{Stall: stall})
-				defer f.Close()
-				start := time.Now()
-				p := make([]byte, 128<<10)
-				_, err := f.ReadAt(p, 0)
-				took := time.Since(start)
-				if !tt.wantErr {
-					if err != nil || !bytes.Equal(p, o.data[:len(p)]) {
-						t.Errorf("read: %v (or wrong bytes)", err)
+		for _, read := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/read=%v", tt.name, read), func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					o := newOrigin(256<<10, 8)
+					o.latency, o.per32K = tt.latency, tt.per32K
+					f := OpenRemote(t.Context(), o.object(""), RemoteOptions{Stall: stall})
+					defer f.Close()
+					start := time.Now()
+					p := make([]byte, 128<<10)
+					var err error
+					if read {
+						// A stream's reads: sequential, through the read-ahead.
+						_, err = io.ReadFull(f, p)
+					} else {
+						_, err = f.ReadAt(p, 0)
 					}
-					return
-				}
-				if !errors.Is(err, ErrTimeout) || took != stall {
-					t.Errorf("read: %v after %v; want ErrTimeout after %v", err, took, stall)
-				}
-				if n := len(o.fetched()); n != 1 {
-					t.Errorf("%d fetches; a stall is not retried", n)
-				}
+					took := time.Since(start)
+					if !tt.wantErr {
+						if err != nil || !bytes.Equal(p, o.data[:len(p)]) {
+							t.Errorf("read: %v (or wrong bytes)", err)
+						}
+						return
+					}
+					if !errors.Is(err, ErrTimeout) || took != stall {
+						t.Errorf("read: %v after %v; want ErrTimeout after %v", err, took, stall)
+					}
+					if n := len(o.fetched()); n != 1 {
+						t.Errorf("%d fetches; a stall is not retried", n)
+					}
+				})
 			})
-		})
+		}
 	}
+}
+
+// TestStallReadAhead: the stall timer also ends a read-ahead's fetch, and
+// the reader waiting on it gets the error (a stream's reads: the first
+// fetch answers, the read-ahead's never does).
+func TestStallReadAhead(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const stall = 3 * time.Second
+		o := newOrigin(4<<20, 9)
+		var calls atomic.Int32
+		obj := o.object("")
+		obj.Fetch = func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			if calls.Add(1) > 1 {
+				<-ctx.Done() // the origin went quiet; the transport then
+				// says "unavailable", as a body cut by a cancelled
+				// request does, not "cancelled"
+				return nil, fmt.Errorf("%w: request ended", ErrUnavailable)
+			}
+			return o.fetch(ctx, off, n)
+		}
+		f := OpenRemote(t.Context(), obj, RemoteOptions{Stall: stall})
+		defer f.Close()
+		p := make([]byte, 32<<10)
+		if _, err := io.ReadFull(f, p); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var err error
+		for err == nil && time.Since(start) < time.Hour {
+			_, err = io.ReadFull(f, p)
+		}
+		if !errors.Is(err, ErrTimeout) || time.Since(start) != stall {
+			t.Errorf("reads after the origin went quiet: %v after %v; want ErrTimeout after %v", err, time.Since(start), stall)
+		}
+		// Not retried, though the fetch's error says "unavailable" too: a
+		// retry would keep the client waiting a stall more each time.
+		if n := calls.Load(); n != 2 {
+			t.Errorf("%d fetches, want 2 (the first, and the one that stalled)", n)
+		}
+	})
 }
