@@ -100,7 +100,7 @@ func TestCredentials(t *testing.T) {
 			}))
 			t.Cleanup(ts.Close)
 			raw := strings.Replace(ts.URL, "://", "://"+tc.userinfo, 1) + "/media/"
-			b := newBackend(t, raw, Options{Token: tc.token, Timeout: 100 * time.Millisecond})
+			b := newBackend(t, raw, Options{Token: tc.token, Timeout: time.Second}) // slow.mp3 waits it out
 			ctx := t.Context()
 			if _, err := b.ReadDir(ctx, "."); err != nil {
 				t.Fatal(err)
