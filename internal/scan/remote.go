@@ -1,7 +1,9 @@
 package scan
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"maps"
 	"sync"
 	"time"
@@ -100,4 +102,16 @@ func (r *retries) failing() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return maps.Clone(r.fails)
+}
+
+// errRemote is localStat's answer for a remote library.
+var errRemote = errors.New("remote library: no device and inode")
+
+// localStat is Tree.Stat for a folder of a local library; for a remote
+// one it makes no request and returns errRemote.
+func (s *Scanner) localStat(ctx context.Context, library, vpath string) (fs.FileInfo, error) {
+	if s.opts.Tree.Remote(library) {
+		return nil, errRemote
+	}
+	return s.opts.Tree.Stat(ctx, vpath)
 }

@@ -460,7 +460,10 @@ func (p *pass) walk(library, dir string, ancestors []fileID, recursive bool) {
 		s.report("folder too deep, not entered", "library", library, "path", dir)
 		return
 	}
-	if fi, err := s.opts.Tree.Stat(p.ctx, vpath); err == nil && idOf(fi) != (fileID{}) {
+	// The loop check needs a folder's device and inode: local folders
+	// only (remote storage has no symlinks, and a Stat there costs
+	// requests on the walk's critical path).
+	if fi, err := s.localStat(p.ctx, library, vpath); err == nil && idOf(fi) != (fileID{}) {
 		id := idOf(fi)
 		for _, a := range ancestors {
 			if a == id {
