@@ -33,8 +33,9 @@ type Object struct {
 // RemoteOptions tune the files OpenRemote returns. The zero value is
 // sane.
 type RemoteOptions struct {
-	// ReadAhead is the most bytes fetched ahead of sequential reads; 0
-	// means 4 MiB. A file holds at most two such windows in memory.
+	// ReadAhead is the most bytes one window of the read-ahead holds; 0
+	// means 4 MiB. A file holds at most two windows in memory, and they
+	// are this big only for a reader as fast as the storage (or nearly).
 	ReadAhead int64
 	// Cache, if not nil, keeps fetched ranges on disk.
 	Cache *Cache
@@ -51,8 +52,15 @@ const (
 	// about ten seconds of playing, so a slow origin has time to answer.
 	defaultReadAhead = 4 << 20
 	// firstWindow is the read-ahead's first window (without a cache):
-	// small, so that a stream starts after one short fetch.
+	// small, so that a stream starts after one short fetch. It is also
+	// the least a window shrinks to.
 	firstWindow = 64 << 10
+	// aheadMargin is how long, beyond the next window's fetch, the bytes
+	// ahead of a reader should last at its pace: the read-ahead grows its
+	// windows until they do (see nextWindow). A second covers a slow
+	// answer of the storage without holding much: 24 KB for a 192 kbit/s
+	// MP3.
+	aheadMargin = time.Second
 	// pieceMin is the least a random read fetches, aligned to it: the
 	// probe's reads of a few bytes around one spot cost one request.
 	pieceMin = 32 << 10
@@ -85,6 +93,15 @@ var errStalled = errors.New("no byte arrived in time")
 // reused), and a Read elsewhere stops the read-ahead. So net/http's
 // ServeContent — a Seek, then 32 KiB reads paced by the client — waits on
 // the storage for its first two reads only.
+//
+// The windows follow the reader's pace: the first is 64 KiB and the
+// second twice that; each later one doubles (up to ReadAhead) only if
+// the reader had to wait for bytes, or would reach the end of the bytes
+// fetched before the next window arrives with a second to spare, and
+// shrinks when they would last it more than four times that (see
+// nextWindow). A player taking 64 KiB/s holds two windows of 64 to 128
+// KiB, even after a burst; a reader as fast as the storage, or taking
+// more than ReadAhead a second, gets windows of ReadAhead.
 //
 // With a Cache and an Object.Key, reads look in the cache first; the
 // read-ahead's windows are whole cache blocks (its first one starts at
@@ -480,6 +497,11 @@ type stream struct {
 	// and the next one, being fetched.
 	slots chan []byte
 	cur   *window // the window being read
+	// pos is where the reader's last read from the read-ahead ended, and
+	// waited whether a read waited for a window's bytes since the
+	// goroutine last sized a window: the reader's pace, for nextWindow.
+	pos    atomic.Int64
+	waited atomic.Bool
 }
 
 // window is a range being fetched by the read-ahead.
@@ -516,38 +538,41 @@ func (w *window) fail(err error) {
 	w.cond.Broadcast()
 }
 
-// read copies into p bytes at off, waiting for the first to arrive.
-func (w *window) read(p []byte, off int64) (int, error) {
+// read copies into p bytes at off, waiting for the first to arrive;
+// waited reports whether it had to.
+func (w *window) read(p []byte, off int64) (n int, waited bool, err error) {
 	i := int(off - w.off)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.filled <= i && w.err == nil {
+		waited = true
 		w.cond.Wait()
 	}
 	if w.filled <= i {
-		return 0, w.err
+		return 0, waited, w.err
 	}
-	return copy(p, w.buf[i:w.filled]), nil
+	return copy(p, w.buf[i:w.filled]), waited, nil
 }
 
-// startStream starts a read-ahead at off. Windows double from
-// firstWindow up to readAhead; with a cache they are whole blocks, the
-// first one the block holding off.
+// startStream starts a read-ahead at off. Windows are sized by
+// nextWindow from firstWindow to readAhead; with a cache they are whole
+// blocks, the first one the block holding off.
 func (f *remoteFile) startStream(off int64) *stream {
-	start, size, most := off, int64(firstWindow), max(f.readAhead, firstWindow)
+	start, unit, most := off, int64(firstWindow), max(f.readAhead, firstWindow)
 	if f.cache != nil {
 		b := f.cache.block
-		start, size, most = off/b*b, b, max(b, f.readAhead/b*b)
+		start, unit, most = off/b*b, b, max(b, f.readAhead/b*b)
 	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	s := &stream{cancel: cancel, start: start, windows: make(chan *window, 2), slots: make(chan []byte, 2)}
+	s.pos.Store(off)
 	s.slots <- nil
 	s.slots <- nil
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		defer close(s.windows)
-		f.readAheadFrom(ctx, s, start, size, most)
+		f.readAheadFrom(ctx, s, start, unit, most)
 	}()
 	return s
 }
@@ -563,8 +588,15 @@ func (f *remoteFile) stopStream() {
 
 // readAheadFrom is the read-ahead goroutine: it fetches windows from pos
 // to the end, each as soon as a slot is free, until ctx ends or a fetch
-// fails.
-func (f *remoteFile) readAheadFrom(ctx context.Context, s *stream, pos, size, most int64) {
+// fails. Windows are multiples of unit, the first one unit, up to most.
+func (f *remoteFile) readAheadFrom(ctx context.Context, s *stream, pos, unit, most int64) {
+	size := unit
+	var (
+		sized   int           // windows sized so far
+		at      time.Time     // when the last one was sized
+		readAt  int64         // and where the reader was then
+		fetched time.Duration // how long the last window took to fill
+	)
 	for pos < f.size {
 		var buf []byte
 		select {
@@ -572,19 +604,72 @@ func (f *remoteFile) readAheadFrom(ctx context.Context, s *stream, pos, size, mo
 		case <-ctx.Done():
 			return
 		}
+		now, read := time.Now(), s.pos.Load()
+		waited := s.waited.Swap(false)
+		switch sized {
+		case 0:
+		case 1:
+			// Nothing is known of the reader's pace yet, but it waited
+			// for the first window (or will).
+			size = min(2*size, most)
+		default:
+			size = nextWindow(size, unit, most, pace{
+				waited: waited, ahead: pos - read, read: read - readAt, in: now.Sub(at), fetch: fetched,
+			})
+		}
+		sized, at, readAt = sized+1, now, read
 		n := min(size, f.size-pos)
-		if int64(cap(buf)) < n {
+		if int64(cap(buf)) < n || int64(cap(buf)) > 2*n {
+			// A window that shrank lets its bigger buffer go.
 			buf = make([]byte, n)
 		}
 		w := newWindow(pos, buf[:n])
 		s.windows <- w // never blocks: it holds two, and there are two slots
+		start := time.Now()
 		if err := f.fillWindow(ctx, w); err != nil {
 			w.fail(err)
 			return
 		}
+		fetched = time.Since(start)
 		pos += n
-		size = min(2*size, most)
 	}
+}
+
+// pace is what the read-ahead knows of its reader when it sizes a
+// window.
+type pace struct {
+	waited bool          // a read waited for bytes since the last window was sized
+	ahead  int64         // bytes fetched that the reader has not read yet
+	read   int64         // bytes it read since the last window was sized
+	in     time.Duration // the time since then
+	fetch  time.Duration // how long the last window took to fill
+}
+
+// nextWindow returns the size of the read-ahead's next window, from unit
+// to most (multiples of unit), size that of the last one. The bytes
+// ahead of the reader should last it, at the pace it read since the last
+// window was sized, the time of a fetch plus aheadMargin ("need"): the
+// window doubles if the reader waited or they would not (the window in
+// hand is about to be read before the next would arrive); if they would
+// last four times that, it halves, as long as it stays at least twice
+// need; otherwise it stays. So a reader as fast as the storage waits and
+// gets windows of most, and a player paced at R bytes a second soon
+// holds no more than about R × (fetch + aheadMargin) × 4 (two windows)
+// however fast it read at first.
+func nextWindow(size, unit, most int64, p pace) int64 {
+	if p.waited || p.in <= 0 {
+		return min(2*size, most) // too fast to measure
+	}
+	need := float64(p.read) / p.in.Seconds() * (p.fetch + aheadMargin).Seconds()
+	switch {
+	case float64(p.ahead) < need:
+		return min(2*size, most)
+	case float64(p.ahead) >= 4*need:
+		for half := size / 2 / unit * unit; half >= unit && float64(half) >= 2*need; half = size / 2 / unit * unit {
+			size = half
+		}
+	}
+	return size
 }
 
 // read reads a first part of p at off from the window holding off, when
@@ -604,7 +689,12 @@ func (s *stream) read(p []byte, off int64) (int, error) {
 	if off < s.cur.off || off >= s.cur.end() {
 		return 0, nil
 	}
-	return s.cur.read(p, off)
+	n, waited, err := s.cur.read(p, off)
+	if waited {
+		s.waited.Store(true)
+	}
+	s.pos.Store(off + int64(n))
+	return n, err
 }
 
 // fillWindow fetches w's bytes, making them readable as they arrive. With

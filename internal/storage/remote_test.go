@@ -329,6 +329,134 @@ func TestReadAheadNeverWaits(t *testing.T) {
 	}
 }
 
+// TestReadAheadFollowsPace streams in a synctest bubble from an origin
+// that answers after 50 ms at 32 MB/s, to readers of 32 KiB at various
+// paces: the read-ahead's windows (the fetches after the first, a piece)
+// grow to ReadAhead for a fast reader and stay small for a slow one,
+// and once warmed no read of a steady reader waits for the origin.
+func TestReadAheadFollowsPace(t *testing.T) {
+	t.Parallel()
+	const k = 32 << 10
+	tests := []struct {
+		name string
+		size int
+		// gap is the pause after a read that ended at pos; stop, if
+		// not 0, abandons the stream after this long.
+		gap  func(pos int64) time.Duration
+		stop time.Duration
+		// steady: no read waits for the origin once warm bytes are
+		// read (the windows' first doublings are quicker for a fast
+		// reader than a fetch).
+		steady         bool
+		warm           int64
+		wantMaxAtLeast int64 // the biggest window
+		wantMaxAtMost  int64
+		wantOverAtMost float64 // bytes fetched / bytes read
+	}{
+		{name: "64 KiB/s", size: 3 << 20, gap: func(int64) time.Duration { return 500 * time.Millisecond },
+			steady: true, warm: 2 * k, wantMaxAtMost: 256 << 10, wantOverAtMost: 1.1},
+		{name: "3.2 MB/s", size: 24 << 20, gap: func(int64) time.Duration { return 10 * time.Millisecond },
+			steady: true, warm: 1 << 20, wantMaxAtLeast: defaultReadAhead, wantMaxAtMost: defaultReadAhead},
+		{name: "as fast as the origin", size: 16 << 20, gap: func(int64) time.Duration { return 0 },
+			wantMaxAtLeast: defaultReadAhead, wantMaxAtMost: defaultReadAhead},
+		// A player's start: a burst, then its bitrate (256 kbit/s), and
+		// it leaves after 20 s.
+		{name: "burst, then 32 KiB/s, abandoned", size: 8 << 20, gap: func(pos int64) time.Duration {
+			if pos < 256<<10 {
+				return 0
+			}
+			return time.Second
+		}, stop: 20 * time.Second, wantMaxAtMost: 512 << 10, wantOverAtMost: 1.4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				o := newOrigin(tt.size, 14)
+				o.latency, o.per32K = 50*time.Millisecond, time.Millisecond
+				f := OpenRemote(t.Context(), o.object(""), RemoteOptions{})
+				start := time.Now()
+				buf := make([]byte, k)
+				var waited []int
+				pos := int64(0)
+				for i := 0; tt.stop == 0 || time.Since(start) < tt.stop; i++ {
+					before := time.Now()
+					n, err := f.Read(buf)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(buf[:n], o.data[pos:pos+int64(n)]) {
+						t.Fatalf("read %d: wrong bytes at %d", i, pos)
+					}
+					if pos >= tt.warm && time.Since(before) > 0 {
+						waited = append(waited, i)
+					}
+					pos += int64(n)
+					time.Sleep(tt.gap(pos))
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				var most, fetched int64
+				for i, s := range o.fetched() {
+					fetched += s.N
+					if i > 0 {
+						most = max(most, s.N)
+					}
+				}
+				over := float64(fetched) / float64(pos)
+				t.Logf("read %d bytes in %v; fetched %d (%.2f x) in %d requests, the biggest %d; %d reads waited",
+					pos, time.Since(start), fetched, over, len(o.fetched()), most, len(waited))
+				if tt.steady && len(waited) > 0 {
+					t.Errorf("reads %v waited for the origin", waited)
+				}
+				if most < tt.wantMaxAtLeast || most > tt.wantMaxAtMost {
+					t.Errorf("the biggest window is %d bytes, want %d to %d", most, tt.wantMaxAtLeast, tt.wantMaxAtMost)
+				}
+				if tt.wantOverAtMost > 0 && over > tt.wantOverAtMost {
+					t.Errorf("fetched %.2f x the bytes read, want at most %.2f", over, tt.wantOverAtMost)
+				}
+			})
+		})
+	}
+}
+
+// TestNextWindow checks the read-ahead's sizing rule on its own.
+func TestNextWindow(t *testing.T) {
+	t.Parallel()
+	const unit, most = 64 << 10, 4 << 20
+	// paced is a reader that took 1 s for bytes, with ahead fetched.
+	paced := func(bytes, ahead int64) pace {
+		return pace{read: bytes, in: time.Second, ahead: ahead, fetch: 0}
+	}
+	tests := []struct {
+		name string
+		size int64
+		p    pace
+		want int64
+	}{
+		{"waited", 256 << 10, pace{waited: true, read: 1, in: time.Second, ahead: 10 << 20}, 512 << 10},
+		{"too fast to measure", 256 << 10, pace{}, 512 << 10},
+		{"at most most", most, pace{waited: true}, most},
+		{"would not last: grow", 128 << 10, paced(200<<10, 128<<10), 256 << 10},
+		{"lasts: keep", 128 << 10, paced(64<<10, 128<<10), 128 << 10},
+		{"lasts 4 x: shrink to twice need", 1 << 20, paced(64<<10, 1<<20), 128 << 10},
+		{"paused: least", 1 << 20, paced(0, 1<<20), unit},
+		{"the fetch's time counts", 128 << 10, pace{read: 64 << 10, in: time.Second, ahead: 128 << 10, fetch: 2 * time.Second}, 256 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := nextWindow(tt.size, unit, most, tt.p); got != tt.want {
+				t.Errorf("nextWindow(%d, %+v) = %d, want %d", tt.size, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
 // gatedOrigin answers a fetch only when the test releases it.
 type gatedOrigin struct {
 	data    []byte
