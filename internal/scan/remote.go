@@ -75,6 +75,23 @@ func (r *retries) forget(keep func(string) bool) {
 	}
 }
 
+// take removes and returns the libraries whose retry is due at now: the
+// scan that retries them notes its outcome again (a scan that stops
+// before that, or a library that is no longer remote, must not leave a
+// retry due in the past, which would rescan it without pause).
+func (r *retries) take(now time.Time) map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := map[string]bool{}
+	for name, t := range r.due {
+		if !t.After(now) {
+			names[name] = true
+			delete(r.due, name)
+		}
+	}
+	return names
+}
+
 // next returns when the earliest retry is due and the libraries due by
 // then; ok false when none waits.
 func (r *retries) next() (at time.Time, names map[string]bool, ok bool) {

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"mustserv/internal/config"
+	"mustserv/internal/storage"
 )
 
 func TestBackoff(t *testing.T) {
@@ -85,3 +87,30 @@ func TestRemoteLibraryOffline(t *testing.T) {
 		t.Errorf("retry still due after the server is back: %v at %v (was %v)", names, at, last)
 	}
 }
+
+// TestRetryTaken: a due retry is taken off the list when its scan starts,
+// so a scan that ends before noting the library again (a library edited
+// from a URL into a folder, an index error) cannot leave it due in the
+// past, which made Serve rescan it without pause.
+func TestRetryTaken(t *testing.T) {
+	t.Parallel()
+	var r retries
+	now := time.Now()
+	r.note("A", errUnreachableForTest, now.Add(-time.Hour))
+	r.note("B", errUnreachableForTest, now)
+	if got := r.take(now); !got["A"] || got["B"] {
+		t.Errorf("take = %v, want A only (B is due later)", got)
+	}
+	if got := r.take(now); len(got) != 0 {
+		t.Errorf("second take = %v, want nothing", got)
+	}
+	if at, names, ok := r.next(); !ok || !names["B"] || !at.After(now) {
+		t.Errorf("next = %v %v %v, want B in the future", at, names, ok)
+	}
+	r.note("B", nil, now)
+	if _, _, ok := r.next(); ok {
+		t.Error("a library that answered is still due")
+	}
+}
+
+var errUnreachableForTest = fmt.Errorf("%w: refused", storage.ErrUnavailable)

@@ -350,6 +350,8 @@ func (s *Scanner) offline(ctx context.Context, r *libRoot, name string, known in
 	}
 	if remote {
 		s.retry.note(name, err, time.Now())
+	} else {
+		s.retry.note(name, nil, time.Now()) // once remote, now a folder
 	}
 	switch {
 	case remote && unreachable(err):

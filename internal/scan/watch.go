@@ -49,16 +49,15 @@ func (s *Scanner) Serve(ctx context.Context) error {
 	// again with backoff (retries), not only at the next full rescan.
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
-	var retryLibs map[string]bool
 	s.runLogged(ctx, nil)
 	for {
-		retryLibs = s.armRetry(retry)
+		s.armRetry(retry)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-retry.C:
-			if len(retryLibs) > 0 {
-				s.runLogged(ctx, retryLibs)
+			if due := s.retry.take(time.Now()); len(due) > 0 {
+				s.runLogged(ctx, due)
 			}
 		case <-s.start:
 			s.runLogged(ctx, nil)
@@ -299,13 +298,10 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 }
 
 // armRetry sets t to fire when the next retry of an unreachable remote
-// library is due and returns the libraries due then (nil: t is stopped).
-func (s *Scanner) armRetry(t *time.Timer) map[string]bool {
+// library is due (stopped when none is).
+func (s *Scanner) armRetry(t *time.Timer) {
 	t.Stop()
-	at, names, ok := s.retry.next()
-	if !ok {
-		return nil
+	if at, _, ok := s.retry.next(); ok {
+		t.Reset(max(time.Until(at), 0))
 	}
-	t.Reset(max(time.Until(at), 0))
-	return names
 }
