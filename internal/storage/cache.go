@@ -42,9 +42,12 @@ const cacheBlock = 1 << 20
 // a time: two would not see each other's bookkeeping and could exceed
 // the bound.
 //
-// Two readers that miss the same block at the same moment both fetch it
-// (there is no single-flight): it costs one block of origin traffic, only
-// when two viewers start the same part of the same file together.
+// A block is fetched once at a time: a reader that misses a block
+// another reader of this Cache is fetching waits for that fetch (and
+// fetches the block itself only if it fails or cannot be stored), so two
+// viewers starting the same file together cost the storage the file
+// once. Only a small random read (a probe's, or the first read after a
+// seek) does not wait: it fetches its own piece, as a miss does.
 type Cache struct {
 	dir   string
 	max   int64
@@ -55,6 +58,9 @@ type Cache struct {
 	entries map[string]*list.Element
 	bytes   int64
 	stats   CacheStats
+	// flights are the blocks being fetched, by name: the channel is
+	// closed when the fetch ends (stored or not).
+	flights map[string]chan struct{}
 }
 
 // CacheStats describe a Cache's use since it was made.
@@ -89,7 +95,8 @@ func newCache(dir string, maxBytes, block int64) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{dir: dir, max: maxBytes, block: block, lru: list.New(), entries: map[string]*list.Element{}}
+	c := &Cache{dir: dir, max: maxBytes, block: block, lru: list.New(), entries: map[string]*list.Element{},
+		flights: map[string]chan struct{}{}}
 	if err := c.adopt(); err != nil {
 		return nil, fmt.Errorf("cache %s: %w", dir, err)
 	}
@@ -179,12 +186,35 @@ func isTempName(base string) bool {
 	return ok && len(h) == 2*sha256.Size && strings.Contains(base, tempSuffix)
 }
 
-// has reports whether block idx of key, of length size, is held.
-func (c *Cache) has(key string, idx, size int64) bool {
+// claim is asked after a miss of block idx of key, of length size. If
+// the block is held now (stored meanwhile), it reports held; if another
+// reader is fetching it, it returns a channel closed when that fetch
+// ends, after which the caller looks again; otherwise the caller is to
+// fetch the block, and must call release when it has stored it or
+// failed to.
+func (c *Cache) claim(key string, idx, size int64) (held bool, wait <-chan struct{}) {
+	name := blockName(key, idx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[blockName(key, idx)]
-	return ok && e.Value.(*cacheEntry).size == size
+	if e, ok := c.entries[name]; ok && e.Value.(*cacheEntry).size == size {
+		return true, nil
+	}
+	if ch, ok := c.flights[name]; ok {
+		return false, ch
+	}
+	c.flights[name] = make(chan struct{})
+	return false, nil
+}
+
+// release ends the fetch of block idx of key that claim granted.
+func (c *Cache) release(key string, idx int64) {
+	name := blockName(key, idx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.flights[name]; ok {
+		close(ch)
+		delete(c.flights, name)
+	}
 }
 
 // read copies into p the bytes of block idx of key from offset off in
@@ -271,7 +301,8 @@ func (c *Cache) store(key string, idx int64, data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[name]; ok {
-		// Stored twice (two readers missed it together): the same bytes.
+		// Stored twice (a reader fetched it after another's fetch
+		// failed to store it, or a block was adopted): the same bytes.
 		ce := e.Value.(*cacheEntry)
 		c.bytes += size - ce.size
 		ce.size = size

@@ -2,12 +2,17 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // testBlock is the block size of the tests' caches: small, so that
@@ -97,6 +102,86 @@ func TestCacheConcurrentViewers(t *testing.T) {
 	if s := c.Stats(); s.Bytes != int64(len(o.data)) || s.Errors != 0 {
 		t.Errorf("stats %+v, want %d bytes and no errors", s, len(o.data))
 	}
+}
+
+// TestCacheSingleFlight: two viewers starting the same object together
+// (in a synctest bubble, so they stay in step) cost the origin the
+// object once, plus each one's first small read (a piece, before the
+// read-ahead starts): one waits for the blocks the other fetches.
+func TestCacheSingleFlight(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c, err := newCache(t.TempDir(), 4<<20, testBlock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := newOrigin(20*testBlock+99, 22)
+		o.latency, o.per32K = 20*time.Millisecond, 2*time.Millisecond
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { view(t, c, o, "k") })
+		}
+		wg.Wait()
+		var fetched int64
+		for _, s := range o.fetched() {
+			fetched += s.N
+		}
+		t.Logf("origin bytes %d = %.2f x the object, in %d fetches", fetched, float64(fetched)/float64(len(o.data)), len(o.fetched()))
+		if want := int64(len(o.data) + 2*pieceMin); fetched > want {
+			t.Errorf("the origin sent %d bytes for two viewers, want at most %d (the object once and two pieces): %v",
+				fetched, want, o.fetched())
+		}
+	})
+}
+
+// TestCacheSingleFlightFails: a reader waiting for a block another one
+// fetches fetches it itself when that fetch fails.
+func TestCacheSingleFlightFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c, err := newCache(t.TempDir(), 1<<20, testBlock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &gatedOrigin{data: randomBytes(4*testBlock, 23), pending: map[span]chan struct{}{}}
+		o := Object{Info: info{name: "x.flac", size: 4 * testBlock}, Key: "k", Fetch: g.fetch}
+		a := OpenRemote(t.Context(), o, RemoteOptions{Cache: c})
+		b := OpenRemote(t.Context(), o, RemoteOptions{Cache: c})
+		defer b.Close()
+		readBlock := func(f File) chan error {
+			done := make(chan error, 1)
+			go func() {
+				p := make([]byte, testBlock)
+				_, err := f.ReadAt(p, testBlock)
+				if err == nil && !bytes.Equal(p, g.data[testBlock:2*testBlock]) {
+					err = errors.New("wrong bytes")
+				}
+				done <- err
+			}()
+			return done
+		}
+		aDone := readBlock(a)
+		g.waiting()
+		bDone := readBlock(b)
+		want := []span{{testBlock, testBlock}}
+		if diff := cmp.Diff(want, g.waiting()); diff != "" {
+			t.Fatalf("fetches while both read the block (-want +got):\n%s", diff)
+		}
+		a.Close() // its fetch ends unanswered
+		if err := <-aDone; err == nil {
+			t.Error("the closed file's read did not fail")
+		}
+		if diff := cmp.Diff(want, g.waiting()); diff != "" {
+			t.Fatalf("fetches after the first one failed (-want +got):\n%s", diff)
+		}
+		g.release(t, want[0])
+		if err := <-bDone; err != nil {
+			t.Errorf("the waiting reader: %v", err)
+		}
+		if s := c.Stats(); s.Stores != 1 {
+			t.Errorf("%d blocks stored, want 1", s.Stores)
+		}
+	})
 }
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {

@@ -106,7 +106,8 @@ var errStalled = errors.New("no byte arrived in time")
 // With a Cache and an Object.Key, reads look in the cache first; the
 // read-ahead's windows are whole cache blocks (its first one starts at
 // the block holding the read) and are stored, random reads store only a
-// whole block they happen to ask for.
+// whole block they happen to ask for. A block is fetched by one reader
+// at a time: the others wait for it (see Cache).
 //
 // A fetch that fails with ErrUnavailable before giving a byte is repeated
 // up to twice, after 100 and 400 ms; one that gave bytes is not (the rest
@@ -312,22 +313,42 @@ func (f *remoteFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // readSome reads a first part of p at off (off+len(p) <= size) from the
-// pieces in memory, the cache, or a new piece.
+// pieces in memory, the cache, or a new piece. A read of a whole block
+// that another reader is fetching waits for it; a smaller one does not
+// (its piece costs less than the block).
 func (f *remoteFile) readSome(p []byte, off int64) (int, error) {
 	if n := f.fromPieces(p, off); n > 0 {
 		return n, nil
 	}
-	lo, hi := int64(0), f.size
-	if f.cache != nil {
-		idx := off / f.cache.block
-		lo, hi = idx*f.cache.block, min((idx+1)*f.cache.block, f.size)
-		seg := p[:min(int64(len(p)), hi-off)]
-		if f.cache.read(f.o.Key, idx, hi-lo, seg, off-lo) {
+	if f.cache == nil {
+		return f.fetchPiece(p, off, 0, f.size)
+	}
+	c, key := f.cache, f.o.Key
+	idx := off / c.block
+	lo, hi := idx*c.block, min((idx+1)*c.block, f.size)
+	seg := p[:min(int64(len(p)), hi-off)]
+	for {
+		if c.read(key, idx, hi-lo, seg, off-lo) {
 			f.counters.addCacheHit(len(seg))
 			return len(seg), nil
 		}
+		if off != lo || int64(len(p)) < hi-lo {
+			return f.fetchPiece(p, off, lo, hi)
+		}
+		held, wait := c.claim(key, idx, hi-lo)
+		switch {
+		case held: // stored meanwhile: read it
+		case wait != nil:
+			select {
+			case <-wait:
+			case <-f.ctx.Done():
+				return 0, f.ctx.Err()
+			}
+		default:
+			defer c.release(key, idx)
+			return f.fetchPiece(p, off, lo, hi) // stores the block
+		}
 	}
-	return f.fetchPiece(p, off, lo, hi)
 }
 
 // fromPieces copies into p what a piece holds at off.
@@ -698,39 +719,64 @@ func (s *stream) read(p []byte, off int64) (int, error) {
 }
 
 // fillWindow fetches w's bytes, making them readable as they arrive. With
-// a cache, held blocks are read from it, and runs of missing blocks are
-// fetched together and stored.
+// a cache, held blocks are read from it, a block another reader is
+// fetching is waited for and then read from it, and runs of the other
+// blocks are fetched together, each block stored (and the readers
+// waiting for it woken) as soon as its bytes are in.
 func (f *remoteFile) fillWindow(ctx context.Context, w *window) error {
 	if f.cache == nil {
 		return f.fetch(ctx, w.buf, w.off, w.advance)
 	}
-	b := f.cache.block
+	c, key, b := f.cache, f.o.Key, f.cache.block
 	done := 0
 	for done < len(w.buf) {
 		off := w.off + int64(done)
 		idx := off / b
 		blen := int(min(b, f.size-off))
-		if f.cache.read(f.o.Key, idx, int64(blen), w.buf[done:done+blen], 0) {
+		if c.read(key, idx, int64(blen), w.buf[done:done+blen], 0) {
 			f.counters.addCacheHit(blen)
 			done += blen
 			w.advance(done)
 			continue
 		}
+		held, wait := c.claim(key, idx, int64(blen))
+		if held {
+			continue
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+				continue // look again: stored, or to be fetched here
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		// Claimed. The blocks after it that no one holds or fetches
+		// come in the same request.
 		run := blen
 		for done+run < len(w.buf) {
 			next := off + int64(run)
 			nlen := int(min(b, f.size-next))
-			if f.cache.has(f.o.Key, next/b, int64(nlen)) {
+			if held, wait := c.claim(key, next/b, int64(nlen)); held || wait != nil {
 				break
 			}
 			run += nlen
 		}
-		base := done
-		if err := f.fetch(ctx, w.buf[done:done+run], off, func(n int) { w.advance(base + n) }); err != nil {
-			return err
+		base, stored := done, 0 // stored: bytes of the run stored and released
+		err := f.fetch(ctx, w.buf[done:done+run], off, func(n int) {
+			w.advance(base + n)
+			for stored < run && n >= stored+int(min(b, int64(run-stored))) {
+				end := stored + int(min(b, int64(run-stored)))
+				c.store(key, idx+int64(stored)/b, w.buf[base+stored:base+end])
+				c.release(key, idx+int64(stored)/b)
+				stored = end
+			}
+		})
+		for ; stored < run; stored += int(b) {
+			c.release(key, idx+int64(stored)/b) // failed: a waiter fetches it
 		}
-		for i := 0; i < run; i += int(b) {
-			f.cache.store(f.o.Key, idx+int64(i)/b, w.buf[done+i:done+min(run, i+int(b))])
+		if err != nil {
+			return err
 		}
 		done += run
 	}
