@@ -65,7 +65,12 @@ func (a *adminHost) Apply(ctx context.Context, change func(*config.Config) error
 		// after the file was written.
 		for _, l := range run.Libraries {
 			if l.Remote() {
-				continue // reachable or not, it is served (and marked offline)
+				// Reachable or not, it is served (and marked offline);
+				// but it must be one the tree can open.
+				if err := library.Check(l, library.Options{}); err != nil {
+					return err
+				}
+				continue
 			}
 			if fi, err := os.Stat(l.Path); err != nil || !fi.IsDir() {
 				return fmt.Errorf("library %q: %s is not a folder", l.Name, l.Path)

@@ -481,12 +481,18 @@ func (l Library) validateStorage() error {
 	}
 	u, err := url.Parse(l.URL)
 	if err != nil {
-		return fmt.Errorf("url: %w", redactURLError(err))
+		// url.Parse's words may quote a piece of a password.
+		return errors.New("url does not parse (in a password, write @ / ? # % as %40 %2F %3F %23 %25)")
 	}
 	switch u.Scheme {
 	case "http", "https":
 		if u.Host == "" {
 			return errors.New("url: no host")
+		}
+		if u.RawQuery != "" || u.Fragment != "" || strings.Contains(u.EscapedPath(), "@") {
+			// A query has no meaning here, and "@" in the path is
+			// most likely a password with a "/" in it, not percent-encoded.
+			return errors.New("url: no query or fragment, and no @ in the path (in a password, write @ / ? # % as %40 %2F %3F %23 %25)")
 		}
 		if l.AccessKey != "" || l.SecretKey != "" || l.Redirect {
 			return errors.New("access_key, secret_key and redirect are for s3:// libraries")
@@ -519,14 +525,4 @@ func (l Library) Where() string {
 	}
 	u.User = nil
 	return u.String()
-}
-
-// redactURLError drops the URL from a url.Parse error: it may hold a
-// password.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -115,6 +115,22 @@ func (t *Tree) openHandle(c config.Library) (*handle, error) {
 	return &handle{b: b}, nil
 }
 
+// Check reports whether a library on another server can be opened as
+// configured (its URL's form, its credentials present: nothing is asked
+// of the server), so that a configuration is refused before it is
+// saved rather than at the next start. A folder is not checked here.
+func Check(c config.Library, opts Options) error {
+	if c.URL == "" {
+		return nil
+	}
+	t := &Tree{opts: opts}
+	h, err := t.openHandle(c)
+	if err != nil {
+		return fmt.Errorf("library %q: %w", c.Name, err)
+	}
+	return h.close()
+}
+
 // sameStorage reports whether two configurations of a library open the
 // same storage the same way.
 func sameStorage(a, b config.Library) bool {
