@@ -140,6 +140,9 @@ func firstBytes(r *http.Request, f storage.File, fi fs.FileInfo) error {
 	if _, local := f.(*os.File); local || r.Method != http.MethodGet || fi.Size() == 0 {
 		return nil
 	}
+	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+		return nil // likely a 304: no byte to send
+	}
 	var start int64
 	if rg := r.Header.Get("Range"); rg != "" {
 		rs, err := stream.ParseRanges(rg, fi.Size())
@@ -163,12 +166,25 @@ const redirectTTL = 4 * time.Hour
 // redirect sends the player of a file in a library configured with
 // redirect = true to a presigned URL of its storage, and reports whether
 // it did. The file must exist (a missing one is 404 here, as elsewhere);
-// the storage then serves the bytes, unpaced.
+// the storage then serves the bytes, unpaced, to whoever holds the URL
+// until it expires. A signed link's limits hold: the URL expires with the
+// link, and a link bound to a client or a rate is served here instead
+// (the storage could enforce neither).
 func (h *streamHandler) redirect(w http.ResponseWriter, r *http.Request, vpath string) bool {
 	lib, rel, _ := strings.Cut(vpath, "/")
 	rd := h.tree.Redirector(lib)
 	if rd == nil {
 		return false
+	}
+	ttl := redirectTTL
+	if v := viewerOf(r); v.via == "link" {
+		if v.link.Client != "" || v.link.Rate > 0 || v.rate > 0 {
+			return false
+		}
+		ttl = min(ttl, time.Until(v.link.Expires))
+		if ttl < time.Second {
+			return false // about to expire: the guard's check stands
+		}
 	}
 	fi, err := h.tree.Stat(r.Context(), vpath)
 	if err == nil && !fi.Mode().IsRegular() {
@@ -176,7 +192,7 @@ func (h *streamHandler) redirect(w http.ResponseWriter, r *http.Request, vpath s
 	}
 	var u string
 	if err == nil {
-		u, err = rd.RedirectURL(r.Context(), rel, int(redirectTTL/time.Second))
+		u, err = rd.RedirectURL(r.Context(), rel, int(ttl/time.Second))
 	}
 	if err != nil {
 		writeError(w, r, h.log, err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mustserv/internal/library"
 )
@@ -33,6 +34,11 @@ func (h *streamHandler) serveFolder(w http.ResponseWriter, r *http.Request, vpat
 	}
 	out := make([]originEntry, 0, len(entries))
 	for _, e := range entries {
+		if !utf8.ValidString(e.Name) {
+			// JSON would carry it as U+FFFD: a name the other server
+			// could not ask for (and two such names could merge).
+			continue
+		}
 		oe := originEntry{Name: e.Name, Type: "directory", MTime: httpTime(e.ModTime)}
 		if !e.IsDir {
 			oe.Type = "file"
@@ -62,6 +68,11 @@ func httpTime(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 // reports false (nothing written) when vpath is not a folder.
 func (h *streamHandler) folderRedirect(w http.ResponseWriter, r *http.Request, vpath string, openErr error) bool {
 	if !errors.Is(openErr, fs.ErrNotExist) || errors.Is(openErr, library.ErrBadPath) {
+		return false
+	}
+	if lib, _, _ := strings.Cut(vpath, "/"); h.tree.Remote(lib) {
+		// A missing name of a library on another server costs it no
+		// second request (its folders are asked for with their slash).
 		return false
 	}
 	fi, err := h.tree.Stat(r.Context(), vpath)
