@@ -74,7 +74,7 @@ func TestStatErrors(t *testing.T) {
 	}{
 		{"404", status(404), []error{fs.ErrNotExist}},
 		{"410", status(410), []error{fs.ErrNotExist}},
-		{"401", status(401), []error{fs.ErrPermission}},
+		{"401", status(401), []error{storage.ErrUnavailable}}, // the library's credentials: a logged 502
 		{"403", status(403), []error{fs.ErrPermission}},
 		{"500", status(500), []error{storage.ErrUnavailable}},
 		{"503", status(503), []error{storage.ErrUnavailable}},

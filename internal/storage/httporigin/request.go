@@ -73,9 +73,12 @@ func statusError(resp *http.Response) error {
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusGone:
 		kind = fs.ErrNotExist
-	case http.StatusUnauthorized, http.StatusForbidden:
-		kind = fs.ErrPermission
+	case http.StatusForbidden:
+		kind = fs.ErrPermission // that file or folder, not all of them
 	}
+	// 401: the library's credentials (URL user, token) are wrong or
+	// missing: this server's configuration, ErrUnavailable (a logged
+	// 502), not a client's mistake.
 	return fmt.Errorf("%w: the origin answered %s", kind, resp.Status)
 }
 

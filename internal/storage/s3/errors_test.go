@@ -60,7 +60,10 @@ func TestErrorMapping(t *testing.T) {
 		{"503 SlowDown", xmlError(503, "SlowDown"), storage.ErrUnavailable},
 		{"404 NoSuchBucket", xmlError(404, "NoSuchBucket"), fs.ErrNotExist},
 		{"400 NoSuchKey", xmlError(400, "NoSuchKey"), fs.ErrNotExist},
-		{"403 AccessDenied", xmlError(403, "AccessDenied"), fs.ErrPermission},
+		// The server's own credentials refused: its configuration is
+		// wrong (a logged 502), not the client's request.
+		{"403 AccessDenied", xmlError(403, "AccessDenied"), storage.ErrUnavailable},
+		{"403 SignatureDoesNotMatch", xmlError(403, "SignatureDoesNotMatch"), storage.ErrUnavailable},
 		{"301 to another region", xmlError(301, "PermanentRedirect"), storage.ErrUnavailable},
 		{"garbled listing", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html><body>captive portal</body></html>")

@@ -59,11 +59,12 @@ type s3Error struct {
 // sends it, and its StringToSign and CanonicalRequest are left out.
 func statusError(resp *http.Response) error {
 	kind := storage.ErrUnavailable
-	switch resp.StatusCode {
-	case http.StatusNotFound:
+	// A refusal (401, 403, a bad key or signature, an expired token)
+	// stays ErrUnavailable: every file of the library is read with the
+	// server's own credentials, so it is this server's configuration that
+	// is wrong, to be logged (a 502), not a client's mistake (a 403).
+	if resp.StatusCode == http.StatusNotFound {
 		kind = fs.ErrNotExist
-	case http.StatusUnauthorized, http.StatusForbidden:
-		kind = fs.ErrPermission
 	}
 	msg := "S3 answered " + resp.Status
 	var e s3Error
@@ -72,8 +73,8 @@ func statusError(resp *http.Response) error {
 		switch e.Code {
 		case "NoSuchKey", "NoSuchBucket":
 			kind = fs.ErrNotExist
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
-			kind = fs.ErrPermission
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
+			msg = "check the library's access_key and secret_key (or the AWS_ environment): " + msg
 		}
 		msg += ": " + printable(e.Code, 64)
 		if e.Message != "" {
