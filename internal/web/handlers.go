@@ -176,15 +176,9 @@ func (h *streamHandler) redirect(w http.ResponseWriter, r *http.Request, vpath s
 	if rd == nil {
 		return false
 	}
-	ttl := redirectTTL
-	if v := viewerOf(r); v.via == "link" {
-		if v.link.Client != "" || v.link.Rate > 0 || v.rate > 0 {
-			return false
-		}
-		ttl = min(ttl, time.Until(v.link.Expires))
-		if ttl < time.Second {
-			return false // about to expire: the guard's check stands
-		}
+	v := viewerOf(r)
+	if v.via == "link" && (v.link.Client != "" || v.link.Rate > 0 || v.rate > 0) {
+		return false
 	}
 	fi, err := h.tree.Stat(r.Context(), vpath)
 	if err == nil && !fi.Mode().IsRegular() {
@@ -192,6 +186,15 @@ func (h *streamHandler) redirect(w http.ResponseWriter, r *http.Request, vpath s
 	}
 	var u string
 	if err == nil {
+		// After the Stat, which may be slow: the URL must not outlive
+		// the link by that time.
+		ttl := redirectTTL
+		if v.via == "link" {
+			ttl = min(ttl, time.Until(v.link.Expires))
+		}
+		if ttl < time.Second {
+			return false // the link is about to expire: served here
+		}
 		u, err = rd.RedirectURL(r.Context(), rel, int(ttl/time.Second))
 	}
 	if err != nil {
