@@ -189,6 +189,12 @@ func (f *remoteFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name(), Err: fs.ErrClosed}
 	}
 	f.cancel()
+	// A Read under way (it ends now: its context is done) may be about
+	// to start a read-ahead: wait for it, so that no wg.Add comes after
+	// the Wait below.
+	f.mu.Lock()
+	f.stopStream()
+	f.mu.Unlock()
 	f.wg.Wait()
 	f.pmu.Lock()
 	f.pieces = nil

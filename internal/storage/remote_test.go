@@ -1006,3 +1006,29 @@ func TestStallReadAhead(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseDuringReads: Close while another goroutine reads (and starts
+// read-aheads) neither panics nor leaves a goroutine (the bubble checks).
+func TestCloseDuringReads(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		o := newOrigin(1<<20, 10)
+		for range 50 {
+			f := OpenRemote(context.Background(), o.object(""), RemoteOptions{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 16<<10)
+				for {
+					if _, err := f.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		}
+	})
+}
