@@ -294,10 +294,23 @@ func checkBytes(t *testing.T, stream string, want []byte) {
 	if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(want) {
 		t.Errorf("GET %s: %s, %d bytes with another sha256 than the source's %d", stream, resp.Status, len(body), len(want))
 	}
+	etag, lastMod := resp.Header.Get("Etag"), resp.Header.Get("Last-Modified")
+	if etag == "" || lastMod == "" {
+		t.Errorf("GET %s: ETag %q, Last-Modified %q; want both", stream, etag, lastMod)
+	}
+	// A seek as VLC sends it (If-Unmodified-Since) and as browsers do
+	// (If-Range): the validators are the same from one request to the
+	// next, so both get the range.
 	lo, hi := len(want)/2-12345, len(want)/2+54321
-	resp, body = get(t, stream, "Range", fmt.Sprintf("bytes=%d-%d", lo, hi))
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, want[lo:hi+1]) {
-		t.Errorf("GET %s bytes=%d-%d: %s, %d bytes, not the source's", stream, lo, hi, resp.Status, len(body))
+	for _, cond := range [][2]string{{"If-Unmodified-Since", lastMod}, {"If-Range", etag}} {
+		resp, body = get(t, stream, "Range", fmt.Sprintf("bytes=%d-%d", lo, hi), cond[0], cond[1])
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, want[lo:hi+1]) {
+			t.Errorf("GET %s bytes=%d-%d %s: %s, %d bytes, not the source's", stream, lo, hi, cond[0], resp.Status, len(body))
+		}
+		if resp.Header.Get("Etag") != etag || resp.Header.Get("Last-Modified") != lastMod {
+			t.Errorf("GET %s again: ETag %q, Last-Modified %q; the first said %q, %q", stream,
+				resp.Header.Get("Etag"), resp.Header.Get("Last-Modified"), etag, lastMod)
+		}
 	}
 }
 
