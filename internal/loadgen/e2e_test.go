@@ -2,13 +2,9 @@ package loadgen
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"mustserv/internal/testenv"
+	"mustserv/internal/testenv/origins"
 )
 
 // The tests in this file use real sockets and the real clock: what they
@@ -157,9 +153,11 @@ func TestStatusOverTCP(t *testing.T) {
 func TestNginx(t *testing.T) {
 	t.Parallel()
 	const size = 3 << 20
-	base := startNginx(t, map[string][]byte{"a.mp3": bytes.Repeat([]byte("mustload"), size/8)})
+	root := t.TempDir()
+	origins.WriteTree(t, root, map[string][]byte{"a.mp3": bytes.Repeat([]byte("mustload"), size/8)})
+	base := origins.StartNginx(t, root)
 	rep, err := Run(t.Context(), Config{
-		URLs:    []Target{{URL: base + "/a.mp3", Bitrate: 320_000}},
+		URLs:    []Target{{URL: base + "/json/a.mp3", Bitrate: 320_000}},
 		Players: 3, Timeout: time.Minute,
 	})
 	if err != nil {
@@ -170,108 +168,4 @@ func TestNginx(t *testing.T) {
 			t.Errorf("player %+v, want ok, 206, %d bytes, to the end of the file", p, size)
 		}
 	}
-}
-
-// startNginx serves files from a temporary root with nginx in the
-// foreground, and returns its base URL once nginx accepts connections.
-func startNginx(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	bin := "/usr/sbin/nginx"
-	if _, err := os.Stat(bin); err != nil {
-		bin = testenv.NeedTool(t, "nginx")
-	}
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(root, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The free port may be taken between our probe and nginx's bind:
-	// then nginx exits, and we try another.
-	for try := 1; ; try++ {
-		addr, err := startNginxOn(t, bin, dir, root)
-		if err == nil {
-			return "http://" + addr
-		}
-		if try == 3 {
-			t.Fatal(err)
-		}
-		t.Log(err)
-	}
-}
-
-// startNginxOn starts nginx on a free loopback port and waits until it
-// accepts connections, or exits.
-func startNginxOn(t *testing.T, bin, dir, root string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 64; }
-http {
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    server {
-        listen %[2]s;
-        root %[3]s;
-    }
-}
-`, dir, addr, root)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := new(bytes.Buffer)
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// Connecting is the readiness check: a bounded poll, as for any
-	// server started as a process.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			return "", fmt.Errorf("nginx exited (%v): %s%s", err, out, log)
-		case <-deadline:
-			cmd.Process.Kill()
-			<-exited
-			t.Fatalf("nginx did not listen on %s in 10 s: %s", addr, out)
-		case <-tick.C:
-		}
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", out, log)
-		}
-	})
-	return addr, nil
 }
