@@ -18,20 +18,8 @@
 # NGINX_LOG_BUFFER=1 gives nginx's access log a buffer as MuStServ's has.
 set -euo pipefail
 
-quick=0
-for arg in "$@"; do
-  case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "compare.sh: unknown argument $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
+# shellcheck source=bench/args.sh
+. "$(dirname "$0")/args.sh"
 
 if [ "$quick" = 1 ]; then
   reps=1 wrk_dur=3s warm_dur=1s

@@ -30,20 +30,8 @@
 # `ulimit -n` to 20000 (the hard limit must allow it).
 set -euo pipefail
 
-quick=0
-for arg in "$@"; do
-  case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-      sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "pace-cost.sh: unknown argument $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
+# shellcheck source=bench/args.sh
+. "$(dirname "$0")/args.sh"
 if [ "$quick" = 1 ]; then
   n_video=${N_VIDEO:-200} n_audio=${N_AUDIO:-1000} window=${WINDOW:-8} reps=${REPS:-1}
 else

@@ -29,20 +29,8 @@
 # and versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0).
 set -euo pipefail
 
-quick=0
-for arg in "$@"; do
-  case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-      sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "remote.sh: unknown argument $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
+# shellcheck source=bench/args.sh
+. "$(dirname "$0")/args.sh"
 if [ "$quick" = 1 ]; then
   n=${N:-2000} clients=${CLIENTS:-8} size_mb=${SIZE_MB:-20} rounds=${ROUNDS:-1} reps=${REPS:-1} players=${PLAYERS:-10}
 else

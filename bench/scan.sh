@@ -22,20 +22,8 @@
 # it has N files); KEEP=1 keeps the server's logs. Needs curl and jq.
 set -euo pipefail
 
-quick=0
-for arg in "$@"; do
-  case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-      sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "scan.sh: unknown argument $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
+# shellcheck source=bench/args.sh
+. "$(dirname "$0")/args.sh"
 if [ "$quick" = 1 ]; then
   n=${N:-10000} idle_wait=20
 else
