@@ -87,8 +87,11 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// openHandle opens the storage of c.
-func (t *Tree) openHandle(c config.Library) (*handle, error) {
+// openHandle opens the storage of c with the tree's options.
+func (t *Tree) openHandle(c config.Library) (*handle, error) { return openStorage(c, t.opts) }
+
+// openStorage opens the storage of c.
+func openStorage(c config.Library, opts Options) (*handle, error) {
 	if c.URL == "" {
 		b, err := local.Open(c.Path)
 		if err != nil {
@@ -103,9 +106,9 @@ func (t *Tree) openHandle(c config.Library) (*handle, error) {
 	var b storage.Backend
 	switch u.Scheme {
 	case "http", "https":
-		b, err = httporigin.New(u, httporigin.Options{Token: c.Token, Remote: t.opts.Remote, Timeout: t.opts.Timeout})
+		b, err = httporigin.New(u, httporigin.Options{Token: c.Token, Remote: opts.Remote, Timeout: opts.Timeout})
 	case "s3":
-		b, err = s3.New(u, s3.Options{AccessKey: c.AccessKey, SecretKey: c.SecretKey, Remote: t.opts.Remote, Timeout: t.opts.Timeout})
+		b, err = s3.New(u, s3.Options{AccessKey: c.AccessKey, SecretKey: c.SecretKey, Remote: opts.Remote, Timeout: opts.Timeout})
 	default:
 		err = fmt.Errorf("url scheme %q: want http, https or s3", u.Scheme)
 	}
@@ -123,8 +126,7 @@ func Check(c config.Library, opts Options) error {
 	if c.URL == "" {
 		return nil
 	}
-	t := &Tree{opts: opts}
-	h, err := t.openHandle(c)
+	h, err := openStorage(c, opts)
 	if err != nil {
 		return fmt.Errorf("library %q: %w", c.Name, err)
 	}
@@ -397,16 +399,6 @@ func (t *Tree) Open(ctx context.Context, vpath string) (storage.File, fs.FileInf
 func (t *Tree) Remote(name string) bool {
 	l, ok := t.set.Load().byName[name]
 	return ok && l.handle().local == nil
-}
-
-// Backend returns a library's storage, nil if there is no such library:
-// for what the tree does not wrap (storage.Redirector).
-func (t *Tree) Backend(name string) storage.Backend {
-	l, ok := t.set.Load().byName[name]
-	if !ok {
-		return nil
-	}
-	return l.handle().b
 }
 
 // Redirector returns the library's storage.Redirector when the library is

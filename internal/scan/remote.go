@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"maps"
 	"sync"
 	"time"
 
@@ -92,9 +91,8 @@ func (r *retries) take(now time.Time) map[string]bool {
 	return names
 }
 
-// next returns when the earliest retry is due and the libraries due by
-// then; ok false when none waits.
-func (r *retries) next() (at time.Time, names map[string]bool, ok bool) {
+// next returns when the earliest retry is due; ok false when none waits.
+func (r *retries) next() (at time.Time, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range r.due {
@@ -102,23 +100,7 @@ func (r *retries) next() (at time.Time, names map[string]bool, ok bool) {
 			at, ok = t, true
 		}
 	}
-	if !ok {
-		return time.Time{}, nil, false
-	}
-	names = map[string]bool{}
-	for name, t := range r.due {
-		if !t.After(at) {
-			names[name] = true
-		}
-	}
-	return at, names, true
-}
-
-// failing returns the libraries that wait for a retry.
-func (r *retries) failing() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return maps.Clone(r.fails)
+	return at, ok
 }
 
 // errRemote is localStat's answer for a remote library.

@@ -301,7 +301,7 @@ func (w *watcher) run(ctx context.Context, out chan<- map[dirKey]bool) {
 // library is due (stopped when none is).
 func (s *Scanner) armRetry(t *time.Timer) {
 	t.Stop()
-	if at, _, ok := s.retry.next(); ok {
+	if at, ok := s.retry.next(); ok {
 		t.Reset(max(time.Until(at), 0))
 	}
 }
