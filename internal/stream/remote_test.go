@@ -3,11 +3,13 @@ package stream
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,5 +98,69 @@ func TestServeNotAnOSFile(t *testing.T) {
 	}
 	if st := pacer.Stats(); st.Admitted == 0 || st.Handed != 0 {
 		t.Errorf("pacer: %d admitted, %d handed; want the paced GETs admitted and none handed", st.Admitted, st.Handed)
+	}
+}
+
+// failingFile is a remote-like file whose reads fail, recording where
+// they were asked.
+type failingFile struct {
+	memFile
+	asked []int64
+}
+
+func (f *failingFile) ReadAt(p []byte, off int64) (int, error) {
+	f.asked = append(f.asked, off)
+	return 0, storage.ErrUnavailable
+}
+
+// TestFirstBytes: a GET of a remote file reads the first byte it will
+// send (the Range's start) and reports the storage's error, so the front
+// end can answer 502; a HEAD, a request that may be answered 304, and a
+// local file read nothing.
+func TestFirstBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.mkv", content(1, 1000), fixtureTime())
+	local, err := os.Open(dir + "/a.mkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	fi, err := local.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(method string, header ...string) *http.Request {
+		r := httptest.NewRequest(method, "/a.mkv", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name    string
+		r       *http.Request
+		wantErr bool
+		asked   []int64
+	}{
+		{"GET", req(http.MethodGet), true, []int64{0}},
+		{"GET from 600", req(http.MethodGet, "Range", "bytes=600-"), true, []int64{600}},
+		{"HEAD", req(http.MethodHead), false, nil},
+		{"maybe 304", req(http.MethodGet, "If-None-Match", `"x"`), false, nil},
+	} {
+		f := &failingFile{memFile: memFile{bytes.NewReader(nil), fi}}
+		err := FirstBytes(tc.r, f, fi)
+		if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, storage.ErrUnavailable)) {
+			t.Errorf("%s: %v, want an error %v", tc.name, err, tc.wantErr)
+		}
+		if !slices.Equal(f.asked, tc.asked) {
+			t.Errorf("%s: read at %v, want %v", tc.name, f.asked, tc.asked)
+		}
+	}
+	if err := FirstBytes(req(http.MethodGet), local, fi); err != nil {
+		t.Errorf("local file: %v", err)
+	}
+	if off, _ := local.Seek(0, io.SeekCurrent); off != 0 {
+		t.Errorf("local file read: offset %d", off)
 	}
 }

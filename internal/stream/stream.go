@@ -97,6 +97,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, modT
 	http.ServeContent(bw, r, name, modTime, content)
 }
 
+// FirstBytes reads the first byte a GET of a remote file will send, so
+// that a storage that is down or too slow is answered with 502 or 504
+// rather than a 200 whose body never comes (the status goes out before
+// the body is read). The byte's piece stays in the file for the body; a
+// local file is not read. A front end calls it before Serve or
+// ServePaced and answers its error as it answers a failed open.
+func FirstBytes(r *http.Request, f storage.File, fi fs.FileInfo) error {
+	if _, local := f.(*os.File); local || r.Method != http.MethodGet || fi.Size() == 0 {
+		return nil
+	}
+	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+		return nil // likely a 304: no byte to send
+	}
+	var start int64
+	if rg := r.Header.Get("Range"); rg != "" {
+		rs, err := ParseRanges(rg, fi.Size())
+		if err != nil || len(rs) == 0 {
+			return nil // ServeContent answers it (416, or the whole file)
+		}
+		start = rs[0].Start
+	}
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], start); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
 // source is the file being served, with its size known from the caller's
 // Stat: ServeContent's size probe (a Seek to the end and back) and its Seek
 // to a range's start then cost no system call. The kernel's file offset is

@@ -2,12 +2,10 @@ package web
 
 import (
 	"embed"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"mustserv/internal/library"
 	"mustserv/internal/media"
 	"mustserv/internal/probe"
-	"mustserv/internal/storage"
 	"mustserv/internal/stream"
 )
 
@@ -101,7 +98,7 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 		return
 	}
 	defer f.Close()
-	if err := firstBytes(r, f, fi); err != nil {
+	if err := stream.FirstBytes(r, f, fi); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -129,33 +126,6 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 		}
 	}
 	h.st.ServePaced(w, r, f, fi, who)
-}
-
-// firstBytes reads the first byte a GET of a remote file will send, so
-// that a storage that is down or too slow is answered with 502 or 504
-// rather than a 200 whose body never comes (the status goes out before
-// the body is read). The byte's piece stays in the file for the body; a
-// local file is not read.
-func firstBytes(r *http.Request, f storage.File, fi fs.FileInfo) error {
-	if _, local := f.(*os.File); local || r.Method != http.MethodGet || fi.Size() == 0 {
-		return nil
-	}
-	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
-		return nil // likely a 304: no byte to send
-	}
-	var start int64
-	if rg := r.Header.Get("Range"); rg != "" {
-		rs, err := stream.ParseRanges(rg, fi.Size())
-		if err != nil || len(rs) == 0 {
-			return nil // ServeContent answers it (416, or the whole file)
-		}
-		start = rs[0].Start
-	}
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], start); err != nil && err != io.EOF {
-		return err
-	}
-	return nil
 }
 
 // redirectTTL is how long a presigned URL a player is redirected to
