@@ -32,6 +32,7 @@ type Config struct {
 	Storage   Storage   `toml:"storage"`
 	Auth      Auth      `toml:"auth"`
 	TLS       TLS       `toml:"tls"`
+	Cluster   Cluster   `toml:"cluster"`
 	Libraries []Library `toml:"library,omitempty"` // omitempty: Save writes no "library = []"
 }
 
@@ -55,6 +56,14 @@ type Auth struct {
 	// StateFile is the accounts database; empty means state.db in
 	// data_dir. Nodes on one machine (or one local disk) may share it.
 	StateFile string `toml:"state_file"`
+	// StateURL, if set, is where nodes on several machines keep the
+	// accounts: an S3 object ("s3://bucket/key?endpoint=&region=") that
+	// each node copies into its state_file and writes back with
+	// conditional PUTs. StateAccessKey and StateSecretKey sign its
+	// requests (empty: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+	StateURL       string `toml:"state_url"`
+	StateAccessKey string `toml:"state_access_key"`
+	StateSecretKey string `toml:"state_secret_key"`
 }
 
 // AuthNone is Auth.Mode for a server without accounts.
@@ -81,6 +90,29 @@ type Storage struct {
 	// data_dir, or CacheDir.
 	CacheSize int64  `toml:"cache_size"`
 	CacheDir  string `toml:"cache_dir"`
+}
+
+// Cluster holds what a node behind a load balancer needs to know of
+// itself and of the other nodes (docs/deploy.md). A single server leaves
+// it empty.
+type Cluster struct {
+	// Name names this node in logs, /metrics and the admin page; empty
+	// means the host name.
+	Name string `toml:"name"`
+	// URL is where clients reach this node directly, past the balancer:
+	// where the other nodes send the streams they cannot take.
+	URL string `toml:"url"`
+	// Peers are the other nodes' URLs (their own, not the balancer's).
+	Peers []string `toml:"peers"`
+	// Placement redirects (307) a new stream that this node's uplink
+	// budget cannot take to the peer with the most free uplink.
+	Placement bool `toml:"placement"`
+	// Poll is how often the peers' free uplink is read.
+	Poll Duration `toml:"poll"`
+	// DrainDelay is how long after SIGTERM /readyz answers 503 while the
+	// node still takes requests, so that balancers stop sending before
+	// the listener closes. Running streams then get shutdown_grace.
+	DrainDelay Duration `toml:"drain_delay"`
 }
 
 // Scan holds the library scanner's settings.
@@ -195,14 +227,25 @@ func Default() Config {
 			CacheDir:  "",
 		},
 		Auth: Auth{
-			Mode:       "accounts",
-			SessionTTL: Duration(30 * 24 * time.Hour),
-			LinkTTL:    Duration(7 * 24 * time.Hour),
-			KeyOverlap: Duration(time.Hour),
-			KeyFile:    "",
-			StateFile:  "",
+			Mode:           "accounts",
+			SessionTTL:     Duration(30 * 24 * time.Hour),
+			LinkTTL:        Duration(7 * 24 * time.Hour),
+			KeyOverlap:     Duration(time.Hour),
+			KeyFile:        "",
+			StateFile:      "",
+			StateURL:       "",
+			StateAccessKey: "",
+			StateSecretKey: "",
 		},
-		TLS:       TLS{},
+		TLS: TLS{},
+		Cluster: Cluster{
+			Name:       "",
+			URL:        "",
+			Peers:      []string{},
+			Placement:  false,
+			Poll:       Duration(time.Second),
+			DrainDelay: 0,
+		},
 		Libraries: []Library{},
 	}
 }
@@ -338,6 +381,9 @@ func (c *Config) Validate() error {
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, l := range c.Libraries {
 		if err := ValidName(l.Name); err != nil {
@@ -377,6 +423,12 @@ func (c *Config) validateAuth() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key are set together or not at all")
+	}
+	if a.StateURL != "" {
+		u, err := url.Parse(a.StateURL)
+		if err != nil || u.Scheme != "s3" || u.Host == "" || strings.Trim(u.Path, "/") == "" || strings.HasSuffix(u.Path, "/") {
+			return errors.New(`auth.state_url: want an S3 object such as "s3://bucket/mustserv/state.db?endpoint=http://10.0.0.9:9000&region=us-east-1"`)
+		}
 	}
 	return nil
 }
@@ -525,4 +577,40 @@ func (l Library) Where() string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// validate checks the node's URLs (absolute http or https, no query) and
+// durations; placement needs the node's own URL and at least one peer.
+func (c Cluster) validate() error {
+	check := func(key, raw string) error {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%s %q: want a URL such as http://10.0.0.2:8000", key, raw)
+		}
+		return nil
+	}
+	if c.URL != "" {
+		if err := check("cluster.url", c.URL); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.Peers {
+		if err := check("cluster.peers", p); err != nil {
+			return err
+		}
+		if p == c.URL {
+			return fmt.Errorf("cluster.peers lists this node's own url %q", p)
+		}
+	}
+	if c.Poll < 100*Duration(time.Millisecond) {
+		return fmt.Errorf("cluster.poll must be at least 100ms, got %s", c.Poll)
+	}
+	if c.DrainDelay < 0 {
+		return fmt.Errorf("cluster.drain_delay must not be negative, got %s", c.DrainDelay)
+	}
+	if c.Placement && (c.URL == "" || len(c.Peers) == 0) {
+		return errors.New("cluster.placement needs cluster.url (this node's address) and cluster.peers")
+	}
+	return nil
 }

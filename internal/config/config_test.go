@@ -40,6 +40,7 @@ func TestExampleMentionsEveryKey(t *testing.T) {
 		"listen", "data_dir", "trusted_proxies", "read_header_timeout", "idle_timeout",
 		"write_stall", "shutdown_grace", "max_header_bytes", "level", "access",
 		"[[library]]", "name", "path", "dotfiles",
+		"[cluster]", "url", "peers", "placement", "poll", "drain_delay",
 		"[pace]", "enabled", "factor", "burst", "window", "uplink", "per_client", "unknown_rate", "on_full", "[library.pace]",
 	} {
 		if !bytes.Contains(Example(), []byte(key)) {
@@ -72,6 +73,22 @@ func TestParse(t *testing.T) {
 		{name: "unknown library key", in: "[[library]]\nname = \"a\"\npath = \"/a\"\nroot = \"/b\"\n", wantErr: "cfg.toml:4:1: unknown key \"library.root\""},
 		{name: "syntax error has a line", in: "[server]\nlisten = \n", wantErr: "cfg.toml:2:"},
 		{name: "bad duration", in: "[server]\nidle_timeout = \"soon\"\n", wantErr: "cfg.toml:2:"},
+		{name: "cluster url without scheme", in: "[cluster]\nurl = \"10.0.0.2:8000\"\n", wantErr: "cluster.url \"10.0.0.2:8000\": want a URL"},
+		{name: "cluster peer with a query", in: "[cluster]\npeers = [\"http://a:1/?x=1\"]\n", wantErr: "cluster.peers"},
+		{name: "cluster peer is itself", in: "[cluster]\nurl = \"http://a:1\"\npeers = [\"http://a:1\"]\n", wantErr: "own url"},
+		{name: "cluster placement alone", in: "[cluster]\nplacement = true\n", wantErr: "cluster.placement needs"},
+		{name: "cluster poll too short", in: "[cluster]\npoll = \"1ms\"\n", wantErr: "cluster.poll"},
+		{name: "state url not s3", in: "[auth]\nstate_url = \"http://a/state.db\"\n", wantErr: "auth.state_url"},
+		{name: "state url a folder", in: "[auth]\nstate_url = \"s3://b/dir/\"\n", wantErr: "auth.state_url"},
+		{name: "cluster negative drain", in: "[cluster]\ndrain_delay = \"-1s\"\n", wantErr: "cluster.drain_delay"},
+		{
+			name: "cluster",
+			in:   "[cluster]\nname = \"b\"\nurl = \"http://10.0.0.2:8000\"\npeers = [\"http://10.0.0.1:8000\"]\nplacement = true\ndrain_delay = \"5s\"\n",
+			want: func(c *Config) {
+				c.Cluster = Cluster{Name: "b", URL: "http://10.0.0.2:8000", Peers: []string{"http://10.0.0.1:8000"},
+					Placement: true, Poll: Duration(time.Second), DrainDelay: Duration(5 * time.Second)}
+			},
+		},
 		{name: "zero stall", in: "[server]\nwrite_stall = \"0s\"\n", wantErr: "server.write_stall must be positive"},
 		{name: "bad listen", in: "[server]\nlisten = \"8000\"\n", wantErr: "server.listen"},
 		{name: "bad level", in: "[log]\nlevel = \"loud\"\n", wantErr: "log.level"},
