@@ -384,6 +384,29 @@ func (s *Service) CheckLink(tok, scope, client string, now time.Time) (Account, 
 	return a, c, nil
 }
 
+// nodeTTL is how long a node token works: it is made afresh for each
+// poll of a peer.
+const nodeTTL = time.Minute
+
+// nodeSubject is what a node token is for: reading a peer's /metrics.
+const nodeSubject = "metrics"
+
+// NodeToken returns a token with which this node reads the /metrics of
+// another node that shares the signing key (CheckNode).
+func (s *Service) NodeToken(now time.Time) (string, error) {
+	return s.keys.Ring().Sign(Claims{Kind: Node, Subject: nodeSubject, Expires: now.Add(nodeTTL)})
+}
+
+// CheckNode reports whether tok is a node token signed by this node's
+// keys and still valid. Every failure is ErrBadToken.
+func (s *Service) CheckNode(tok string, now time.Time) error {
+	c, err := s.keys.Ring().Verify(tok, Node, now)
+	if err != nil || c.Subject != nodeSubject {
+		return ErrBadToken
+	}
+	return nil
+}
+
 // APIKey returns the account of an API key.
 func (s *Service) APIKey(ctx context.Context, key string) (Account, error) {
 	id, err := s.store.CheckAPIKey(ctx, key)

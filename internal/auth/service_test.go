@@ -613,3 +613,41 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeTokens: a node token works on every service that shares the
+// keys, for a minute, and is never a session or a link (nor they one).
+func TestNodeTokens(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := newService(t, dir, ServiceOptions{})
+	b, err := NewService(t.Context(), openStore(t, filepath.Join(t.TempDir(), "state.db")), openKeys(t, filepath.Join(dir, "keys")), ServiceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newService(t, t.TempDir(), ServiceOptions{})
+	now := time.Now()
+	tok, err := a.NodeToken(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckNode(tok, now); err != nil {
+		t.Errorf("a node token on a service with the same keys: %v", err)
+	}
+	if err := other.CheckNode(tok, now); err == nil {
+		t.Error("a node token works with other keys")
+	}
+	if err := b.CheckNode(tok, now.Add(nodeTTL+2*time.Second)); err == nil {
+		t.Error("a node token works after its minute")
+	}
+	if _, _, _, err := b.Session(tok, now); err == nil {
+		t.Error("a node token is a session")
+	}
+	acct := addUser(t, a, "ann", User)
+	link, err := a.Link(acct, nodeSubject, LinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckNode(link, now); err == nil {
+		t.Error("a link is a node token")
+	}
+}

@@ -33,6 +33,9 @@ const (
 	Session Kind = "s"
 	// Link is a stream or playlist link for a player that cannot log in.
 	Link Kind = "l"
+	// Node is what one node of a cluster shows another to read its
+	// /metrics: nodes share the signing key, not accounts' secrets.
+	Node Kind = "n"
 )
 
 // Claims are what a token says. They are readable by whoever holds the
@@ -156,7 +159,7 @@ func (r *Keyring) Rotate(secret []byte, now time.Time, overlap time.Duration) er
 // Sign returns a token for c: "v1.<key id>.<claims>.<mac>", all
 // URL-safe, so that it fits a cookie and a query parameter unescaped.
 func (r *Keyring) Sign(c Claims) (string, error) {
-	if c.Kind != Session && c.Kind != Link {
+	if c.Kind != Session && c.Kind != Link && c.Kind != Node {
 		return "", fmt.Errorf("auth: unknown token kind %q", c.Kind)
 	}
 	if c.Expires.IsZero() {
