@@ -1,0 +1,322 @@
+// Package cluster is what one MuStServ node knows of itself and of the
+// other nodes behind the same load balancer: whether it is ready for new
+// streams (/readyz: started, index loaded, not draining, uplink budget not
+// exhausted), and its peers' free uplink, read from their /metrics, so that
+// a stream this node's budget cannot take is sent (307) to the peer with
+// the most room (placement).
+//
+// There is no membership protocol and no shared state: nodes share the
+// storage and the signing key, and each is told its peers' URLs. A peer
+// that does not answer is left out until it does.
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Why a node is not ready; /readyz shows the message.
+var (
+	ErrStarting   = errors.New("starting")
+	ErrDraining   = errors.New("draining: finishing running streams, taking no new ones")
+	ErrIndexing   = errors.New("the index is being built: first scan not finished")
+	ErrUplinkFull = errors.New("uplink budget exhausted")
+)
+
+// minStream is the smallest stream (bits/s) an uplink budget must still
+// have room for to be not exhausted: a low-bitrate audio stream.
+const minStream = 64_000
+
+// Uplink is a node's uplink budget and what its streams reserve, in
+// bits/s; Budget 0 is unlimited.
+type Uplink struct {
+	Budget, Reserved int64
+	Active           int // streams holding a reservation
+}
+
+// Free is the budget not reserved; -1 when unlimited.
+func (u Uplink) Free() int64 {
+	if u.Budget <= 0 {
+		return -1
+	}
+	return max(u.Budget-u.Reserved, 0)
+}
+
+// Exhausted reports whether the free budget is below what the next stream
+// is likely to need: the mean reservation of the running streams, and at
+// least minStream. An unlimited budget is never exhausted.
+func (u Uplink) Exhausted() bool {
+	if u.Budget <= 0 {
+		return false
+	}
+	need := int64(minStream)
+	if u.Active > 0 {
+		need = max(need, u.Reserved/int64(u.Active))
+	}
+	return u.Free() < need
+}
+
+// State is this node's readiness. The zero value is starting, with no
+// index or budget to wait for.
+type State struct {
+	started  atomic.Bool
+	draining atomic.Bool
+	indexed  atomic.Bool
+	// Indexed reports whether the index has what to serve (called until
+	// it first says so); nil: always.
+	Indexed func() bool
+	// Uplink returns the budget and its use; nil: unlimited.
+	Uplink func() Uplink
+}
+
+// Start marks the node as serving.
+func (s *State) Start() { s.started.Store(true) }
+
+// SetDraining turns draining on or off: while on, /readyz answers 503 so
+// that balancers send new work elsewhere, and running streams go on.
+func (s *State) SetDraining(on bool) { s.draining.Store(on) }
+
+// Draining reports whether the node drains.
+func (s *State) Draining() bool { return s.draining.Load() }
+
+// Ready returns nil when the node takes new streams, else why not.
+func (s *State) Ready() error {
+	switch {
+	case !s.started.Load():
+		return ErrStarting
+	case s.draining.Load():
+		return ErrDraining
+	case !s.indexed.Load():
+		if s.Indexed != nil && !s.Indexed() {
+			return ErrIndexing
+		}
+		s.indexed.Store(true)
+	}
+	if s.Uplink != nil && s.Uplink().Exhausted() {
+		return ErrUplinkFull
+	}
+	return nil
+}
+
+// Peer is what a node last read of a peer's /metrics.
+type Peer struct {
+	URL    string
+	Ready  bool // its /readyz would answer 200
+	Uplink Uplink
+	Seen   time.Time // of the last good read; zero: never
+	Err    string    // of the last read, "" when it succeeded
+	// lent is what this node sent the peer (bits/s) since the last read,
+	// so that the streams it redirects meanwhile spread.
+	lent  int64
+	lentN int // streams sent since the last read
+}
+
+// Options configure a Cluster.
+type Options struct {
+	Peers []string // base URLs
+	Poll  time.Duration
+	// Token returns the bearer token a peer's /metrics wants; nil sends
+	// none (peers without accounts).
+	Token  func(now time.Time) (string, error)
+	Client *http.Client // nil: http.DefaultTransport with a Poll timeout
+	Logger *slog.Logger
+}
+
+// Cluster follows the peers' free uplink and picks where a stream goes.
+type Cluster struct {
+	opts       Options
+	mu         sync.Mutex
+	peers      []Peer
+	redirected atomic.Int64
+}
+
+// New returns a Cluster of the peers in o; Run reads them.
+func New(o Options) *Cluster {
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: o.Poll, CheckRedirect: noRedirects}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{opts: o}
+	for _, u := range o.Peers {
+		c.peers = append(c.peers, Peer{URL: strings.TrimSuffix(u, "/")})
+	}
+	return c
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Run reads every peer's /metrics each Poll until ctx ends.
+func (c *Cluster) Run(ctx context.Context) {
+	t := time.NewTicker(c.opts.Poll)
+	defer t.Stop()
+	for {
+		c.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll reads every peer's /metrics once, in parallel, and returns when all
+// have answered or failed.
+func (c *Cluster) Poll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := range c.peers {
+		wg.Go(func() {
+			u, ready, err := c.read(ctx, c.peers[i].URL)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			p := &c.peers[i]
+			if err != nil {
+				if p.Err == "" {
+					c.opts.Logger.Warn("peer not readable: no streams are placed there", "peer", p.URL, "err", err)
+				}
+				p.Err, p.Ready = err.Error(), false
+				return
+			}
+			if p.Err != "" {
+				c.opts.Logger.Info("peer readable again", "peer", p.URL)
+			}
+			p.Uplink, p.Ready, p.Seen, p.Err, p.lent, p.lentN = u, ready, time.Now(), "", 0, 0
+		})
+	}
+	wg.Wait()
+}
+
+// metricsLimit bounds a peer's /metrics answer.
+const metricsLimit = 1 << 20
+
+// read fetches and parses one peer's /metrics.
+func (c *Cluster) read(ctx context.Context, base string) (Uplink, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Poll)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return Uplink{}, false, err
+	}
+	if c.opts.Token != nil {
+		tok, err := c.opts.Token(time.Now())
+		if err != nil {
+			return Uplink{}, false, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.opts.Client.Do(req)
+	if err != nil {
+		return Uplink{}, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, metricsLimit))
+		return Uplink{}, false, fmt.Errorf("/metrics: %s (do the nodes share the signing key?)", resp.Status)
+	}
+	return ParseMetrics(io.LimitReader(resp.Body, metricsLimit))
+}
+
+// The /metrics gauges a peer is read by.
+const (
+	MetricBudget   = "mustserv_uplink_budget_bits_per_second"
+	MetricReserved = "mustserv_uplink_reserved_bits_per_second"
+	MetricActive   = "mustserv_streams_active"
+	MetricReady    = "mustserv_ready"
+)
+
+// ParseMetrics reads a node's uplink and readiness from its /metrics text.
+func ParseMetrics(r io.Reader) (Uplink, bool, error) {
+	want := map[string]float64{MetricBudget: -1, MetricReserved: -1, MetricActive: -1, MetricReady: -1}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if _, known := want[name]; !ok || !known {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil || v < 0 {
+			return Uplink{}, false, fmt.Errorf("/metrics: %s: bad value %q", name, val)
+		}
+		want[name] = v
+	}
+	if err := sc.Err(); err != nil {
+		return Uplink{}, false, fmt.Errorf("/metrics: %w", err)
+	}
+	for name, v := range want {
+		if v < 0 {
+			return Uplink{}, false, fmt.Errorf("/metrics has no %s: not a MuStServ node", name)
+		}
+	}
+	u := Uplink{Budget: int64(want[MetricBudget]), Reserved: int64(want[MetricReserved]), Active: int(want[MetricActive])}
+	return u, want[MetricReady] == 1, nil
+}
+
+// Peers returns what was last read of each peer.
+func (c *Cluster) Peers() []Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Peer, len(c.peers))
+	copy(out, c.peers)
+	for i := range out {
+		out[i].Uplink.Reserved += out[i].lent
+		out[i].Uplink.Active += out[i].lentN
+	}
+	return out
+}
+
+// Redirected is how many streams Pick placed on a peer.
+func (c *Cluster) Redirected() int64 { return c.redirected.Load() }
+
+// Pick returns the URL of the ready peer with the most free uplink that
+// fits need (bits/s), read within the last three polls, and counts need
+// as reserved there until the next read; ok is false when no peer fits.
+// A peer without a budget fits everything and is preferred least loaded.
+func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best, bestFree := -1, int64(0)
+	for i := range c.peers {
+		p := &c.peers[i]
+		if !p.Ready || p.Seen.IsZero() || now.Sub(p.Seen) > 3*c.opts.Poll {
+			continue
+		}
+		u := p.Uplink
+		u.Reserved += p.lent
+		u.Active += p.lentN
+		free := u.Free()
+		if free < 0 {
+			// Unlimited: rank by streams running, below any finite room.
+			free = 1<<62 - int64(u.Active)
+		} else if free < need {
+			continue
+		}
+		if best < 0 || free > bestFree {
+			best, bestFree = i, free
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	c.peers[best].lent += need
+	c.peers[best].lentN++
+	c.redirected.Add(1)
+	return c.peers[best].URL, true
+}
