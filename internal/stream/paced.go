@@ -58,6 +58,10 @@ type Who struct {
 	// Rate, if not 0, is the file's pace rate in bit/s (PeakRate) as the
 	// caller knows it (the library index); 0: Peaks probes the file.
 	Rate int64
+	// Elsewhere, if not nil, is asked where to send the stream when the
+	// uplink budget cannot take it: a URL answers 307 to it instead of
+	// 503 (placement on a peer node). need is the stream's rate in bit/s.
+	Elsewhere func(need int64) string
 }
 
 // ServePaced serves f like Serve and paces the body of a GET of an audio
@@ -98,13 +102,14 @@ func (s *Server) ServePaced(w http.ResponseWriter, r *http.Request, f storage.Fi
 		Label:  label,
 		User:   who.User,
 	}
-	s.serveFile(w, r, f, fi, &pacedBody{pacer: s.pacing.Pacer, admission: a})
+	s.serveFile(w, r, f, fi, &pacedBody{pacer: s.pacing.Pacer, admission: a, elsewhere: who.Elsewhere})
 }
 
 // pacedBody is the pacing state of one response.
 type pacedBody struct {
 	pacer     *pace.Pacer
 	admission pace.Admission
+	elsewhere func(need int64) string
 	stream    *pace.Stream
 	refused   bool
 	// hand is the connection the pacer's loop takes the body over once
@@ -145,6 +150,14 @@ func (w *bodyWriter) admit(code int) bool {
 		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
+		if full != nil && pb.elsewhere != nil {
+			if loc := pb.elsewhere(full.Need * 8); loc != "" {
+				h.Set("Location", loc)
+				w.ResponseWriter.WriteHeader(http.StatusTemporaryRedirect)
+				io.WriteString(w.ResponseWriter, "This server is at its streaming capacity: the stream continues at another node.\n")
+				return false
+			}
+		}
 		h.Set("Retry-After", strconv.Itoa(retry))
 		w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
 		msg := "The server is at its streaming capacity; try again in a few seconds.\n"

@@ -95,6 +95,46 @@ func TestServePacedBudgetFull(t *testing.T) {
 	}
 }
 
+// TestServePacedElsewhere: with the budget full, a stream that Elsewhere
+// places is answered 307 to its URL, told its rate in bit/s; one that
+// Elsewhere cannot place still gets 503.
+func TestServePacedElsewhere(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "clip.mp3", content(3, clipSize), fixtureTime())
+	pacer := pace.New(pace.Options{Uplink: 125_000})
+	t.Cleanup(pacer.Close)
+	s := NewPaced(10*time.Second, Pacing{Pacer: pacer})
+	var asked []int64
+	place := "http://10.0.0.2:8000/stream/clip.mp3"
+	srv := httptest.NewServer(fileHandler(t, dir, func(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+		s.ServePaced(w, r, f, fi, Who{Client: "test", Policy: Policy{Enabled: true, Factor: 1.25, UnknownRate: 8e6},
+			Elsewhere: func(need int64) string { asked = append(asked, need); return place }})
+	}))
+	t.Cleanup(srv.Close)
+	client := newClient(t)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp := send(t, client, http.MethodGet, srv.URL+"/clip.mp3", map[string]string{"Range": "bytes=100-"})
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != place {
+		t.Errorf("GET with the budget full and a peer: %s to %q, want 307 to %q", resp.Status, resp.Header.Get("Location"), place)
+	}
+	if resp.Header.Get("Content-Range") != "" || resp.Header.Get("Etag") != "" {
+		t.Error("the redirect carries the file's headers")
+	}
+	if len(asked) != 1 || asked[0] != 8_000_000 {
+		t.Errorf("Elsewhere asked for %v bit/s, want [8000000]", asked)
+	}
+	place = ""
+	resp = send(t, client, http.MethodGet, srv.URL+"/clip.mp3", nil)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET with the budget full and no peer: %s, want 503", resp.Status)
+	}
+}
+
 // TestServePacedHandsOver: on a plain TCP connection the body goes to the
 // pacer's loop, which ends the connection with it (the response says
 // Connection: close); the handler returns before the body is sent.
