@@ -167,6 +167,8 @@ var flashes = map[string]string{
 	"library-removed": "Library %s removed.",
 	"scan-started":    "A scan of every library started.",
 	"scan-running":    "A scan is running already.",
+	"drain-on":        "This node drains: /readyz answers 503, running streams go on.",
+	"drain-off":       "This node takes new streams again.",
 	"pacing-saved":    "Pacing settings saved and in effect (a new peak window applies after a restart).",
 	"rotated":         "A new signing key is in use.",
 	"stopped":         "Stream stopped.",
@@ -235,11 +237,12 @@ type overviewView struct {
 	Libs     int
 	Streams  int
 	Pacing   string
+	Node     *nodeView // nil: not a node of several
 }
 
 func (a *adminPages) handleOverview() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := overviewView{Flash: flashOf(r), Accounts: a.auth != nil, Settings: a.adm != nil}
+		v := overviewView{Flash: flashOf(r), Accounts: a.auth != nil, Settings: a.adm != nil, Node: nodeViewOf(a.s.opts.Node)}
 		if a.auth != nil {
 			users, err := a.auth.Users(r.Context())
 			if err != nil {

@@ -101,6 +101,13 @@ func viewerOf(r *http.Request) *viewer {
 	return &viewer{}
 }
 
+// nodeViewer is another node of the cluster, with a node token: it may
+// read /metrics and nothing else.
+var nodeViewer = &viewer{Account: auth.Account{Name: "(node)", Role: auth.Admin}, via: "node"}
+
+// metricsRoute is the one route a node token opens.
+const metricsRoute = "GET /metrics"
+
 // openViewer is everyone when authentication is off.
 var openViewer = &viewer{open: true, Account: auth.Account{Name: "", Role: auth.Admin}}
 
@@ -190,7 +197,15 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, rt route) (*vi
 	// An API key; other schemes (Basic from a proxy's own login) are not
 	// ours and are ignored, and a public route never refuses.
 	if scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") && rt.Access != public {
-		acct, err := a.APIKey(r.Context(), strings.TrimSpace(key))
+		key = strings.TrimSpace(key)
+		if rt.Pattern == metricsRoute && strings.HasPrefix(key, "v1.") {
+			// Another node reading this one's free uplink (placement).
+			if a.CheckNode(key, now) != nil {
+				return nil, errSignIn
+			}
+			return nodeViewer, nil
+		}
+		acct, err := a.APIKey(r.Context(), key)
 		if err != nil {
 			return nil, errSignIn
 		}

@@ -76,7 +76,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	f.web = New(Options{Tree: tree, Stream: stream.New(time.Minute), Index: x,
 		Covers: &fakeCovers{x: x, mime: "image/jpeg"}, Scanner: instantScanner{},
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m 1\n")) }),
-		Auth:    f.svc, Admin: f.adm, SessionTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)), AccessLog: true})
+		Auth:    f.svc, Admin: f.adm, Node: &fakeNode{}, SessionTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)), AccessLog: true})
 	f.srv = httptest.NewServer(f.web)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -218,6 +218,7 @@ var matrix = map[string][10]int{
 	"POST /admin/libraries":                    {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
 	"POST /admin/libraries/{name}/delete":      {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
 	"POST /admin/rescan":                       {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
+	"POST /admin/drain":                        {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
 	"GET /admin/pacing":                        {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
 	"POST /admin/pacing":                       {401, 401, 403, 403, 403, 303, 401, 401, 401, 401},
 	"GET /admin/security":                      {303, 303, 403, 403, 403, 200, 303, 303, 303, 303},
@@ -248,6 +249,7 @@ var matrixForms = map[string]url.Values{
 		"uplink": {"100Mbit"}, "per_client": {"0"}, "unknown_rate": {"8Mbit"}, "on_full": {"reject"}},
 	"POST /account/password": {"current": {"not the password"}, "password": {"new password 1"}, "password2": {"new password 2"}},
 	"POST /account/keys":     {"name": {"matrix"}},
+	"POST /admin/drain":      {"drain": {"off"}},
 }
 
 // adminTarget is a concrete request of an admin or account route with a

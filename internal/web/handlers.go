@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"mustserv/internal/index"
@@ -22,21 +21,6 @@ func handleHealthz() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write([]byte("ok\n"))
-	})
-}
-
-// handleReadyz answers 200 while the server takes new work and 503 while it
-// starts or drains, so a load balancer stops sending it streams.
-func handleReadyz(ready *atomic.Bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if ready != nil && !ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready\n"))
-			return
-		}
-		w.Write([]byte("ready\n"))
 	})
 }
 
@@ -56,6 +40,9 @@ type streamHandler struct {
 	mayDownload func(*http.Request) bool
 	// index, if not nil, knows files' peak bitrates (indexRate).
 	index *index.Index
+	// elsewhere, if not nil, says where a stream the uplink budget cannot
+	// take goes instead (Server.elsewhere).
+	elsewhere func(*http.Request) func(need int64) string
 }
 
 func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +102,9 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 	lib, rel, _ := strings.Cut(vpath, "/")
 	v := viewerOf(r)
 	who := stream.Who{Client: h.proxies.clientString(r), Policy: h.pace(lib), User: v.Account.Name, Path: vpath}
+	if h.elsewhere != nil {
+		who.Elsewhere = h.elsewhere(r)
+	}
 	if r.URL.RawQuery != "" && h.mayDownload != nil && r.URL.Query().Has("download") {
 		who.Download = h.mayDownload(r)
 	}

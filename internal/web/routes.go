@@ -17,7 +17,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle(pattern, s.guard(rt, h))
 	}
 	handle("GET /healthz", public, handleHealthz())
-	handle("GET /readyz", public, handleReadyz(s.opts.Ready))
+	handle("GET /readyz", public, handleReadyz(s.opts.Node))
 	handle("GET /static/", public, handleStatic())
 
 	// Signing in.
@@ -77,6 +77,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /admin/libraries", admin, ad.handleAddLibrary())
 	handle("POST /admin/libraries/{name}/delete", admin, ad.handleRemoveLibrary())
 	handle("POST /admin/rescan", admin, ad.handleRescan())
+	handle("POST /admin/drain", admin, ad.handleDrain())
 	handle("GET /admin/pacing", admin, ad.handlePacing())
 	handle("POST /admin/pacing", admin, ad.handleSetPacing())
 	handle("GET /admin/security", admin, ad.handleSecurity())
@@ -90,7 +91,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /account/keys/{key}/delete", member, ad.handleOwnKeyDelete())
 
 	if s.opts.Metrics != nil {
-		handle("GET /metrics", admin, s.opts.Metrics)
+		handle(metricsRoute, admin, s.opts.Metrics)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"mustserv/internal/auth"
@@ -33,8 +32,14 @@ type Options struct {
 	// Cache, if not nil, holds small files in memory (stream.Cache).
 	Cache  *stream.Cache
 	Logger *slog.Logger
-	// Ready is reported by /readyz; nil means always ready.
-	Ready *atomic.Bool
+	// Node, if not nil, is this server as a node behind a load balancer:
+	// /readyz reports its Ready, the admin page its peers and drain
+	// switch. nil: always ready.
+	Node Node
+	// Place, if not nil, picks the peer (its base URL) a stream of need
+	// bit/s goes to when this node's uplink budget cannot take it: the
+	// stream is answered 307 there instead of 503 (cluster.Cluster.Pick).
+	Place func(need int64) (string, bool)
 	// TrustedProxies may set X-Forwarded-For, -Proto and -Host.
 	TrustedProxies []netip.Prefix
 	// AccessLog logs one line per request at level info.
@@ -120,7 +125,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), links: links{covers: opts.Covers != nil}}
 	s.pages = newPages(opts.Index, opts.Scanner, s.links, opts.Logger)
 	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger, index: opts.Index,
-		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload}
+		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload, elsewhere: s.elsewhere}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	var h http.Handler = s.shortcut(mux)

@@ -22,12 +22,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"mustserv/internal/cluster"
 	"mustserv/internal/config"
 	"mustserv/internal/library"
 	"mustserv/internal/stream"
@@ -132,26 +132,53 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// fakeNode is a Node whose readiness a test sets.
+type fakeNode struct {
+	mu       sync.Mutex
+	err      error
+	draining bool
+	peers    []cluster.Peer
+}
+
+func (n *fakeNode) Name() string { return "node-a" }
+func (n *fakeNode) Ready() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.draining {
+		return cluster.ErrDraining
+	}
+	return n.err
+}
+func (n *fakeNode) Draining() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.draining }
+func (n *fakeNode) SetDraining(on bool) {
+	n.mu.Lock()
+	n.draining = on
+	n.mu.Unlock()
+}
+func (n *fakeNode) Peers() []cluster.Peer { return n.peers }
+
 func TestReadyz(t *testing.T) {
 	t.Parallel()
-	var ready atomic.Bool
-	srv := webServer(t, Options{Ready: &ready})
+	node := &fakeNode{}
+	srv := webServer(t, Options{Node: node})
 	always := webServer(t, Options{})
 	tests := []struct {
 		name     string
 		srv      *httptest.Server
-		ready    bool
+		err      error
 		wantCode int
 		wantBody string
 	}{
-		{name: "starting", srv: srv, ready: false, wantCode: http.StatusServiceUnavailable, wantBody: "not ready\n"},
-		{name: "ready", srv: srv, ready: true, wantCode: http.StatusOK, wantBody: "ready\n"},
-		{name: "draining", srv: srv, ready: false, wantCode: http.StatusServiceUnavailable, wantBody: "not ready\n"},
-		{name: "nil Ready is always ready", srv: always, wantCode: http.StatusOK, wantBody: "ready\n"},
+		{name: "starting", srv: srv, err: cluster.ErrStarting, wantCode: http.StatusServiceUnavailable, wantBody: "not ready: starting\n"},
+		{name: "ready", srv: srv, wantCode: http.StatusOK, wantBody: "ready\n"},
+		{name: "uplink full", srv: srv, err: cluster.ErrUplinkFull, wantCode: http.StatusServiceUnavailable, wantBody: "not ready: uplink budget exhausted\n"},
+		{name: "nil Node is always ready", srv: always, wantCode: http.StatusOK, wantBody: "ready\n"},
 	}
-	// Sequential: the cases flip one flag on one server, in order.
+	// Sequential: the cases set one node's state, in order.
 	for _, tt := range tests {
-		ready.Store(tt.ready)
+		node.mu.Lock()
+		node.err = tt.err
+		node.mu.Unlock()
 		resp, body := get(t, tt.srv, "GET", "/readyz", nil)
 		if resp.StatusCode != tt.wantCode || body != tt.wantBody {
 			t.Errorf("%s: /readyz = %d %q; want %d %q", tt.name, resp.StatusCode, body, tt.wantCode, tt.wantBody)

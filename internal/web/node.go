@@ -1,0 +1,152 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"mustserv/internal/auth"
+	"mustserv/internal/cluster"
+)
+
+// Node is this server as one of several behind a load balancer: its
+// readiness, drain switch and peers (package cluster).
+type Node interface {
+	// Name names the node on the admin page.
+	Name() string
+	// Ready is nil while the node takes new streams, else why not.
+	Ready() error
+	Draining() bool
+	SetDraining(on bool)
+	// Peers are the other nodes as last read; nil without peers.
+	Peers() []cluster.Peer
+}
+
+// handleReadyz answers 200 while the node takes new work and 503 with the
+// reason while it starts, builds its index, drains or has no uplink left,
+// so that a load balancer sends new streams elsewhere.
+func handleReadyz(n Node) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if n != nil {
+			if err := n.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte("not ready: " + err.Error() + "\n"))
+				return
+			}
+		}
+		w.Write([]byte("ready\n"))
+	})
+}
+
+// hopParam marks a stream request another node placed here: it is not
+// placed again (the other node's view of this one may be a poll old).
+const hopParam = "hop"
+
+// placedLinkTTL is how long the link of a placed stream works when the
+// request had no link of its own (a session or an API key, which do not
+// follow the client to another host): long enough for a film's seeks.
+const placedLinkTTL = 6 * time.Hour
+
+// elsewhere returns, for a stream request, what stream.Who.Elsewhere asks
+// when the uplink budget cannot take the stream: the same request's URL at
+// the peer Place picks, carrying a signed link (the peer shares the
+// signing key) and the hop mark. nil: no placement for this request.
+func (s *Server) elsewhere(r *http.Request) func(need int64) string {
+	if s.opts.Place == nil || r.Method != http.MethodGet {
+		return nil
+	}
+	q := r.URL.Query()
+	if q.Has(hopParam) {
+		return nil
+	}
+	return func(need int64) string {
+		base, ok := s.opts.Place(need)
+		if !ok {
+			return ""
+		}
+		q.Del(linkParam)
+		q.Set(hopParam, "1")
+		p := r.URL.EscapedPath()
+		if a, v := s.opts.Auth, viewerOf(r); a != nil && !v.open {
+			o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: time.Now().Add(placedLinkTTL)}
+			if v.via == "link" {
+				// Never wider or longer than the link it replaces.
+				o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires}
+			}
+			tok, err := a.Link(v.Account, linkScope(r.URL.Path, q), o)
+			if err != nil {
+				s.opts.Logger.Warn("placement: cannot sign the stream's link", "err", err)
+				return ""
+			}
+			q.Set(linkParam, tok)
+		}
+		return base + p + "?" + q.Encode()
+	}
+}
+
+// nodeView is the admin overview's node section.
+type nodeView struct {
+	Name     string
+	Ready    string // "ready" or why not
+	Draining bool
+	Peers    []peerView
+}
+
+type peerView struct {
+	URL, State, Free string
+	Streams          int
+}
+
+func nodeViewOf(n Node) *nodeView {
+	if n == nil {
+		return nil
+	}
+	v := &nodeView{Name: n.Name(), Ready: "ready", Draining: n.Draining()}
+	if err := n.Ready(); err != nil {
+		v.Ready = "not ready: " + err.Error()
+	}
+	for _, p := range n.Peers() {
+		pv := peerView{URL: p.URL, State: "ready", Streams: p.Uplink.Active, Free: "unlimited"}
+		switch {
+		case p.Err != "":
+			pv.State = "unreachable: " + p.Err
+		case !p.Ready:
+			pv.State = "not ready"
+		}
+		if f := p.Uplink.Free(); f >= 0 {
+			pv.Free = formatBitrate(f)
+		}
+		v.Peers = append(v.Peers, pv)
+	}
+	return v
+}
+
+// handleDrain turns draining on (drain=on) or off (drain=off) on this
+// node: a balancer checking /readyz then sends its new streams elsewhere
+// while running ones finish.
+func (a *adminPages) handleDrain() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := a.s.opts.Node
+		if n == nil {
+			writeError(w, r, a.s.opts.Logger, errNoAdmin)
+			return
+		}
+		var on bool
+		switch r.PostFormValue("drain") {
+		case "on":
+			on = true
+		case "off":
+		default:
+			writeError(w, r, a.s.opts.Logger, &authError{http.StatusBadRequest, `drain: want "on" or "off"`})
+			return
+		}
+		n.SetDraining(on)
+		a.s.opts.Logger.Warn("drain set by an admin", "draining", on, "user", viewerOf(r).Account.Name)
+		code := "drain-off"
+		if on {
+			code = "drain-on"
+		}
+		done(w, r, "/admin", code, "")
+	})
+}
