@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"mustserv/internal/config"
@@ -62,6 +61,9 @@ commands:
   user del NAME | user list
   user key add NAME LABEL | user key list [NAME] | user key del NAME ID
                           manage accounts and API keys (the server may run)
+  haproxy-config --node URL[=WEIGHT]... [--balance leastconn|roundrobin|weighted|random]
+                 [--listen ADDR] [--check-interval DUR] [--fall N] [--rise N]
+                          print an HAProxy configuration for these nodes
   probe [--json] FILE...  print what the probe finds in media files
   config example          print a complete, commented configuration
   config check FILE       validate a configuration file
@@ -83,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runUser(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
+	case "haproxy-config":
+		return runHAProxyConfig(rest, stdout, stderr)
 	case "probe":
 		return runProbe(ctx, rest, stdout, stderr)
 	case "version":
@@ -392,7 +396,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	listen := cfg.ListenAddr(authSvc != nil && authSvc.Count() > 0)
 	pols := newPolicySet(cfg)
-	var ready atomic.Bool
+	nd := newNode(cfg, pacer, idx, scanner, authSvc, log)
+	peersCtx, stopPeers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPeers()
+	go nd.run(peersCtx)
+	reg := newMetrics(pacer, scanner, remote)
+	registerNode(reg, nd, pacer)
 	handler := web.New(web.Options{
 		Tree: tree,
 		Stream: stream.NewPaced(time.Duration(cfg.Server.WriteStall), stream.Pacing{
@@ -402,12 +411,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Pace:           pols.of,
 		Cache:          stream.NewCache(stream.CacheLimits{}),
 		Logger:         log,
-		Ready:          &ready,
+		Node:           nd,
+		Place:          nd.placer(),
 		TrustedProxies: trusted,
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,
 		WriteStall:     time.Duration(cfg.Server.WriteStall),
-		Metrics:        newMetrics(pacer, scanner, remote).Handler(),
+		Metrics:        reg.Handler(),
 		Index:          idx,
 		Scanner:        scanner,
 		Covers: cover.New(cover.Options{Index: idx, Tree: tree, Dir: filepath.Join(dataDir, "covers"),
@@ -446,7 +456,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
-	ready.Store(true)
+	nd.state.Start()
 
 	url := scheme + "://" + displayAddr(ln.Addr())
 	log.Info("serving", "url", url, "libraries", strings.Join(tree.Names(), ","), "data", dataDir, "version", version)
@@ -472,10 +482,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case <-ctx.Done():
 	}
 
-	// Drain: /readyz turns 503, the listener closes, running streams
-	// finish within the grace period, then whatever is left is cut.
-	ready.Store(false)
+	// Drain: /readyz turns 503 and stays so for the drain delay, while
+	// the node still takes requests (balancers notice and stop sending);
+	// then the listener closes, running streams finish within the grace
+	// period, and whatever is left is cut.
+	nd.SetDraining(true)
 	grace := time.Duration(cfg.Server.ShutdownGrace)
+	if d := time.Duration(cfg.Cluster.DrainDelay); d > 0 {
+		log.Info("draining", "delay", d, "grace", grace)
+		select {
+		case <-time.After(d):
+		case err := <-serveErr:
+			return err
+		}
+	}
 	log.Info("shutting down", "grace", grace)
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -772,7 +792,7 @@ func newMetrics(p *pace.Pacer, s *scan.Scanner, rs *remoteStorage) *metrics.Regi
 			func(s pace.Stats) int64 { return s.BurstSent }},
 		{"mustserv_streams_admitted_total", "Streams admitted by the uplink budget.", true,
 			func(s pace.Stats) int64 { return s.Admitted }},
-		{"mustserv_streams_rejected_total", "Streams refused with 503 because the uplink budget was full.", true,
+		{"mustserv_streams_rejected_total", "Streams the uplink budget could not take: answered 503, or 307 to a peer with placement on.", true,
 			func(s pace.Stats) int64 { return s.Rejected }},
 		{"mustserv_streams_queued_total", "Streams that waited for the uplink budget (on_full = queue).", true,
 			func(s pace.Stats) int64 { return s.Queued }},
