@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,13 +31,18 @@ type VersityOptions struct {
 	// VirtualDomain, when set, also serves virtual-host style requests
 	// (bucket.VirtualDomain).
 	VirtualDomain string
+	// Host is the IP address the gateway listens on, 127.0.0.1 when
+	// empty: another address of the test's namespace, such as a
+	// netns.Net's Host, lets processes in other network namespaces reach
+	// it.
+	Host string
 }
 
 // Versity is a running versitygw with its posix backend: bucket b is the
 // folder Root/b and object k the file Root/b/k.
 type Versity struct {
-	Endpoint  string // "http://127.0.0.1:port"
-	Addr      string // "127.0.0.1:port"
+	Endpoint  string // "http://host:port", host being VersityOptions.Host
+	Addr      string // "host:port"
 	AccessKey string
 	SecretKey string
 	Root      string
@@ -58,10 +64,17 @@ func StartVersity(t testing.TB) *Versity {
 	return v
 }
 
-// NewVersity starts the versitygw program bin on a free loopback port
-// and returns once it answers HTTP. Close stops it: this is for a gateway
-// that outlives one test (shared by a test binary).
+// NewVersity starts the versitygw program bin on a free port of opt.Host
+// (127.0.0.1 by default) and returns once it answers HTTP. Close stops it:
+// this is for a gateway that outlives one test (shared by a test binary).
 func NewVersity(bin string, opt VersityOptions) (*Versity, error) {
+	host := opt.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("versitygw: Host %q is not an IP address", host)
+	}
 	dir, err := os.MkdirTemp("", "mustserv-versity-*")
 	if err != nil {
 		return nil, err
@@ -76,7 +89,15 @@ func NewVersity(bin string, opt VersityOptions) (*Versity, error) {
 			return nil, err
 		}
 	}
-	err = onFreePort(func(addr string) error { return v.launch(bin, addr, opt.VirtualDomain) })
+	// A port free on the loopback address is almost always free on host
+	// too; when it is not, versitygw exits and onFreePort tries another.
+	err = onFreePort(func(loopback string) error {
+		_, port, err := net.SplitHostPort(loopback)
+		if err != nil {
+			return err
+		}
+		return v.launch(bin, net.JoinHostPort(host, port), opt.VirtualDomain)
+	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("versitygw: %w", err)
