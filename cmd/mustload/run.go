@@ -79,10 +79,11 @@ func printSummary(w io.Writer, s loadgen.Summary, interrupted bool) {
 		note = " (interrupted)"
 	}
 	fmt.Fprintf(w, "mustload: %d players%s: %d ok, %d rejected, %d failed; %d stall-free, %d stalls (%.1f s); "+
-		"startup p50 %.0f ms, p95 %.0f ms; rate/bitrate median %.2f (%.2f-%.2f, %d players); %d bytes in %.1f s\n",
+		"startup p50 %.0f ms, p95 %.0f ms; rate/bitrate median %.2f (%.2f-%.2f, %d players); %d bytes in %.1f s; "+
+		"%d resumes, %d redirects\n",
 		s.Players, note, s.OK, s.Rejected, s.Failed, s.StallFree, s.Stalls, s.StallSeconds,
 		s.StartupMS.P50, s.StartupMS.P95, s.RateRatio.Median, s.RateRatio.Min, s.RateRatio.Max, s.RateRatio.N,
-		s.Bytes, s.Duration)
+		s.Bytes, s.Duration, s.Resumes, s.Redirects)
 }
 
 const usage = `usage: mustload -url URL[@BITRATE] [-url ...] [flags]
@@ -130,6 +131,7 @@ func parseArgs(args []string, stderr io.Writer) (cfg loadgen.Config, out string,
 		return nil
 	})
 	fset.BoolVar(&cfg.RetryRejected, "retry-rejected", false, "retry a 503 after its Retry-After")
+	fset.IntVar(&cfg.Resume, "resume", 0, "re-request from the next byte, up to `N` times per player, after a body cut short, a failed connection or a 502/503/504 (0: fail)")
 	fset.StringVar(&out, "out", "", "write the JSON report to `FILE` (default stdout)")
 	fset.BoolVar(&summaryOnly, "summary", false, "print only the summary")
 	if err := fset.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,6 +86,40 @@ func TestRunReportFile(t *testing.T) {
 	}
 }
 
+// With -resume, a body cut short is requested again from the next byte,
+// and the summary counts it.
+func TestRunResume(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte{0xff}, 100_000)
+	var first atomic.Bool
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if first.CompareAndSwap(false, true) {
+			// Half the body, then the connection closes.
+			w.Header().Set("Content-Length", "100000")
+			w.Write(data[:50_000])
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		http.ServeContent(w, r, "a.mp3", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ts.Close)
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-url", ts.URL + "/a.mp3@320k", "-resume", "2", "-summary"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var s loadgen.Summary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("stdout is no summary: %v\n%s", err, stdout.String())
+	}
+	if s.OK != 1 || s.Resumes != 1 || s.Bytes != 100_000 {
+		t.Errorf("summary = %+v, want 1 ok player that read 100,000 bytes with 1 resume", s)
+	}
+	if !strings.Contains(stderr.String(), "; 1 resumes, 0 redirects") {
+		t.Errorf("stderr = %q, want the resumes counted", stderr.String())
+	}
+}
+
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -101,6 +136,7 @@ func TestRunUsage(t *testing.T) {
 		{"stray argument", []string{"-url", "http://127.0.0.1:1/a@1M", "extra"}, "unexpected argument"},
 		{"max buffer below startup", []string{"-url", "http://127.0.0.1:1/a@1M", "-max-buffer", "1s"}, "max buffer"},
 		{"bad local address", []string{"-url", "http://127.0.0.1:1/a@1M", "-local-addr", "here"}, "local address"},
+		{"negative resume", []string{"-url", "http://127.0.0.1:1/a@1M", "-resume", "-1"}, "resume -1 is outside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,7 +4,9 @@
 // playback buffer (startup, stalls, rebuffering, an optional maximum
 // buffer), seeks at random, leaves after its watch time, and reports what
 // it experienced and the rate it was delivered. Run runs thousands of
-// players in one process, bounded by a timeout.
+// players in one process, bounded by a timeout. Players follow redirects,
+// may resume a body cut short where it stopped (Config.Resume), and may
+// check every byte they receive (Config.Verify).
 //
 // It does not decode media: the bitrate of each URL is given, and bytes
 // convert to media time at that constant rate, so a variable-bitrate file
@@ -55,16 +57,39 @@ type Config struct {
 	// IP, or an IPv4 prefix such as 127.0.0.0/24 whose host addresses
 	// players take in turn (each source address has its own ports).
 	LocalAddr string
+
+	// Resume is how many times in all each player re-requests the file
+	// from where it stopped (Range: bytes=NEXT-), as VLC, mpv and browsers
+	// do: at once after a body cut short (a transport error, or fewer
+	// bytes than its Content-Length or Content-Range promised), and after
+	// a back-off of 100 ms, doubling up to 1 s, after a request that
+	// failed to connect or got a 502, 503 or 504 (a 503 is RetryRejected's
+	// if that is set). Playback carries on across a resume: the time
+	// without bytes drains the buffer. A resume answered with another
+	// version of the file (another ETag or Last-Modified, a 200, or a
+	// Content-Range that starts elsewhere) fails the player: bytes of two
+	// versions are never spliced. 0: a cut body or a failed request fails
+	// the player.
+	Resume int
+	// Verify, if set, is called with every chunk of body bytes a player
+	// receives, at once, with the player's URL (not a redirect's) and the
+	// chunk's offset in the file. An error fails the player with "wrong
+	// bytes: ...". It is called from every player's goroutine at once,
+	// so it must be safe for concurrent use, and it must not keep p,
+	// whose array the next read reuses.
+	Verify func(url string, offset int64, p []byte) error
 }
 
 // Limits of a run that keep each loop and each player's memory bounded.
 const (
-	maxPlayers = 100_000
-	maxBitrate = 1_000_000_000 // bits/s; keeps mediaTime from overflowing
-	maxSeeks   = 1000          // per player
-	maxRetries = 10            // per request, with RetryRejected
-	maxTrace   = 600           // seconds of delivery trace per player
-	readSize   = 32 << 10
+	maxPlayers   = 100_000
+	maxBitrate   = 1_000_000_000 // bits/s; keeps mediaTime from overflowing
+	maxSeeks     = 1000          // per player
+	maxRetries   = 10            // per request, with RetryRejected
+	maxResumes   = 1000          // per player
+	maxRedirects = 5             // per request
+	maxTrace     = 600           // seconds of delivery trace per player
+	readSize     = 32 << 10
 )
 
 // withDefaults validates c and fills in its defaults.
@@ -97,6 +122,9 @@ func (c Config) withDefaults() (Config, error) {
 		if d.v < 0 {
 			return c, fmt.Errorf("negative %s %v", d.name, d.v)
 		}
+	}
+	if c.Resume < 0 || c.Resume > maxResumes {
+		return c, fmt.Errorf("resume %d is outside 0..%d", c.Resume, maxResumes)
 	}
 	if c.WatchMin == 0 {
 		c.WatchMin = 30 * time.Second

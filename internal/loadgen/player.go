@@ -3,13 +3,16 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +28,11 @@ type player struct {
 	client *http.Client
 	rng    *rand.Rand
 	buf    []byte // one read's worth, while the player runs
+
+	// Counted in the player's goroutine: the client calls checkRedirect
+	// from Do.
+	resumes   int
+	redirects int
 }
 
 func newPlayer(id int, target Target, cfg *Config, local net.Addr, dial dialFunc) *player {
@@ -42,13 +50,40 @@ func newPlayer(id int, target Target, cfg *Config, local net.Addr, dial dialFunc
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSHandshakeTimeout:    10 * time.Second,
 	}
-	return &player{
+	pl := &player{
 		id:     id,
 		target: target,
 		cfg:    cfg,
-		client: &http.Client{Transport: tr},
 		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(id))),
 	}
+	pl.client = &http.Client{Transport: tr, CheckRedirect: pl.checkRedirect}
+	return pl
+}
+
+// errRedirects ends a request redirected more than maxRedirects times.
+var errRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
+// checkRedirect follows up to maxRedirects redirects per request. Go's
+// client sends the request's headers again, Range and If-Range included,
+// to any host (it drops only credentials and cookies on the way to
+// another one); the player's next request goes to its own URL again, as
+// a browser's does.
+func (pl *player) checkRedirect(_ *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return errRedirects
+	}
+	pl.redirects++
+	return nil
+}
+
+// resume takes one of the player's resumes, and reports false if none
+// is left.
+func (pl *player) resume() bool {
+	if pl.resumes >= pl.cfg.Resume {
+		return false
+	}
+	pl.resumes++
+	return true
 }
 
 // run plays until the watch time is over, the file ends, a request fails
@@ -96,6 +131,7 @@ func (pl *player) run(ctx context.Context, begin time.Time) Player {
 		}
 		if f.status != StatusOK {
 			res.Status, res.Error, res.End = f.status, f.err, EndError
+			res.WrongBytes = f.wrongBytes
 			break
 		}
 		if !f.seek {
@@ -107,13 +143,16 @@ func (pl *player) run(ctx context.Context, begin time.Time) Player {
 	}
 	res.WatchedSeconds = round(played.Seconds(), 3)
 	res.StallSeconds = round(stalled.Seconds(), 3)
+	res.Resumes, res.Redirects = pl.resumes, pl.redirects
 	return res
 }
 
-// fetched is what one request (with its retries) gave.
+// fetched is what one stretch of playback gave: the request at the start
+// or after a seek, with its retries and the resumes that continued it.
 type fetched struct {
 	status     string
 	err        string
+	wrongBytes bool // Verify failed
 	http       int
 	retryAfter float64
 	waited     time.Duration // from the first attempt to the request answered
@@ -127,17 +166,206 @@ type fetched struct {
 	rate  *float64
 }
 
+// Back-off before retrying a request that failed to connect or got a
+// 502, 503 or 504: doubling from the first, capped. A body cut short is
+// resumed at once.
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = time.Second
+)
+
 // fetch requests the file from offset and plays it until watchLeft of
 // media was played, or seekAt if the file's size allows seeking (seekAt <
 // 0: no seek), or the file ends. first keeps the delivery trace and rate.
+// With Config.Resume, a body cut short or a failed request is requested
+// again from the next byte wanted, and playback carries on.
 func (pl *player) fetch(ctx context.Context, offset int64, watchLeft, seekAt time.Duration, first bool) fetched {
 	f := fetched{size: -1}
-	rctx, cancel := context.WithCancel(ctx)
+	// sctx ends with ctx, or when playback reaches its limit while the
+	// player waits for bytes: the player then closes the connection.
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, pl.target.URL, nil)
+	var s *stream // from the first 200 or 206 on
+	defer func() {
+		if s != nil {
+			s.stopTimers()
+		}
+	}()
+	next := offset
+	firstTry := time.Now()
+	// wait is before the next attempt; f.status and f.err meanwhile say
+	// why it is needed, and stand if no attempt is left.
+	var wait, backoff time.Duration
+	rejections := 0 // 503s retried with RetryRejected since the last answer
+	retry := func() bool {
+		if !pl.resume() {
+			return false
+		}
+		backoff = min(max(2*backoff, firstBackoff), maxBackoff)
+		wait = backoff
+		return true
+	}
+	// failed sets the failure that stands if no retry follows.
+	failed := func(status, msg string) {
+		if s != nil {
+			msg = fmt.Sprintf("resume at byte %d: %s", next, msg)
+		}
+		f.status, f.err = status, msg
+	}
+	// Each turn takes a resume or a RetryRejected retry, or ends the
+	// loop: at most (Resume+1) x (maxRetries+1) turns.
+attempts:
+	for {
+		if wait > 0 && !waitFor(sctx, wait) {
+			interrupted(s, &f, first, "")
+			break
+		}
+		wait = 0
+		ifRange := ""
+		if s != nil {
+			ifRange = s.ver.ifRange()
+		}
+		req, err := pl.newRequest(sctx, next, ifRange)
+		if err != nil {
+			failed(StatusFailed, err.Error())
+			break
+		}
+		sent := time.Now()
+		resp, err := pl.client.Do(req)
+		if err != nil {
+			// resp, if any, is a redirect refused by checkRedirect: its
+			// body is closed.
+			switch {
+			case sctx.Err() != nil:
+				interrupted(s, &f, first, err.Error())
+				break attempts
+			case transient(err):
+				failed(StatusFailed, err.Error())
+				if retry() {
+					continue
+				}
+				f.err = pl.noResumeLeft(f.err)
+			default:
+				failed(StatusFailed, err.Error())
+			}
+			break
+		}
+		f.http = resp.StatusCode
+		switch resp.StatusCode {
+		case http.StatusOK, http.StatusPartialContent:
+		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+			resp.Body.Close()
+			status := StatusFailed
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				status = StatusRejected
+			}
+			failed(status, "HTTP "+resp.Status)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				if retry() {
+					continue
+				}
+				f.err = pl.noResumeLeft(f.err)
+				break attempts
+			}
+			after, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			if ok {
+				f.retryAfter = round(after.Seconds(), 3)
+			} else {
+				after = time.Second
+			}
+			if pl.cfg.RetryRejected {
+				if rejections == maxRetries {
+					break attempts
+				}
+				rejections++
+				wait = after
+				continue
+			}
+			if retry() {
+				continue
+			}
+			f.err = pl.noResumeLeft(f.err)
+			break attempts
+		default:
+			resp.Body.Close()
+			failed(StatusFailed, "HTTP "+resp.Status)
+			break attempts
+		}
+		if s == nil {
+			f.waited = sent.Sub(firstTry)
+			f.size = fileSize(resp)
+			limit := watchLeft
+			if seekAt >= 0 && seekAt < watchLeft && f.size > 0 {
+				limit, f.seek = seekAt, true
+			}
+			s = &stream{pl: pl, base: sent, ver: versionOf(resp), first: first,
+				p: playback{startup: pl.cfg.Startup, rebuffer: pl.cfg.Rebuffer, limit: limit}}
+		} else if err := s.ver.continues(resp, next); err != nil {
+			resp.Body.Close()
+			failed(StatusFailed, err.Error())
+			break
+		}
+		f.status, f.err = StatusOK, ""
+		backoff, rejections = 0, 0
+		start, end := span(resp, next)
+		cut := s.read(ctx, sctx, cancel, resp.Body, start, end, &f)
+		resp.Body.Close()
+		if cut == nil {
+			break
+		}
+		next = s.next
+		f.status, f.err = StatusFailed, fmt.Sprintf("body cut at byte %d: %v", next, cut)
+		if !pl.resume() {
+			f.err = pl.noResumeLeft(f.err)
+			break
+		}
+		// A body cut short is resumed at once, as players do.
+	}
+	if s != nil {
+		s.halt(time.Since(s.base)) // if nothing stopped it yet: a failure
+		s.finish(&f)
+	}
+	if f.end != EndWatch {
+		f.seek = false
+	}
+	return f
+}
+
+// noResumeLeft adds to a failure's message that the player gave up
+// because it had no resume left, if it had any.
+func (pl *player) noResumeLeft(msg string) string {
+	if pl.cfg.Resume == 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s (no resume left of %d)", msg, pl.cfg.Resume)
+}
+
+// interrupted ends a fetch whose context ended while it waited for an
+// answer or for its next attempt. With a stream, playback stopped: at its
+// limit, or at the run's end. Without one, a failure being retried
+// stands; otherwise the first request fails, and a seek just ends.
+func interrupted(s *stream, f *fetched, first bool, msg string) {
+	switch {
+	case s != nil:
+		f.status, f.err, f.end = StatusOK, "", EndCancel
+		if s.reached.Load() {
+			f.end = EndWatch
+		}
+	case f.status != "":
+	case first:
+		f.status, f.err = StatusFailed, msg
+	default:
+		// The run ended while a seek waited for its answer.
+		f.status, f.end = StatusOK, EndCancel
+	}
+}
+
+// newRequest returns the player's GET of its file from offset, with
+// If-Range if ifRange is not empty.
+func (pl *player) newRequest(ctx context.Context, offset int64, ifRange string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.target.URL, nil)
 	if err != nil {
-		f.status, f.err = StatusFailed, err.Error()
-		return f
+		return nil, err
 	}
 	req.Header.Set("User-Agent", userAgent)
 	for k, v := range pl.cfg.Headers {
@@ -148,83 +376,74 @@ func (pl *player) fetch(ctx context.Context, offset int64, watchLeft, seekAt tim
 		}
 	}
 	req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
-
-	firstTry := time.Now()
-	var resp *http.Response
-	var sent time.Time
-	for try := 0; ; try++ {
-		sent = time.Now()
-		resp, err = pl.client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil && !first {
-				// The run ended while a seek waited for its answer.
-				f.status, f.end = StatusOK, EndCancel
-				return f
-			}
-			f.status, f.err = StatusFailed, err.Error()
-			return f
-		}
-		f.http = resp.StatusCode
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			break
-		}
-		resp.Body.Close()
-		retry, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		if ok {
-			f.retryAfter = round(retry.Seconds(), 3)
-		} else {
-			retry = time.Second
-		}
-		f.status, f.err = StatusRejected, "HTTP "+resp.Status
-		if !pl.cfg.RetryRejected || try == maxRetries || !waitFor(ctx, retry) {
-			return f
-		}
+	if ifRange != "" {
+		req.Header.Set("If-Range", ifRange)
 	}
-	defer resp.Body.Close()
-	f.waited = sent.Sub(firstTry)
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
-		f.status, f.err = StatusFailed, "HTTP "+resp.Status
-		return f
-	}
-	f.status, f.err = StatusOK, ""
-	f.size = fileSize(resp)
-	limit := watchLeft
-	if seekAt >= 0 && seekAt < watchLeft && f.size > 0 {
-		limit, f.seek = seekAt, true
-	}
-	pl.play(ctx, rctx, cancel, resp.Body, sent, limit, first, &f)
-	if f.end != EndWatch {
-		f.seek = false
-	}
-	return f
+	return req, nil
 }
 
-// play reads body until playback reaches limit, the body ends or fails,
-// or ctx ends, and fills in f's outcome, end, bytes and (if first) trace
-// and rate. rctx is the request's context; cancel ends the request.
-func (pl *player) play(ctx, rctx context.Context, cancel context.CancelFunc, body io.Reader, sent time.Time, limit time.Duration, first bool, f *fetched) {
-	cfg := pl.cfg
-	p := playback{startup: cfg.Startup, rebuffer: cfg.Rebuffer, limit: limit}
+// transient reports whether err, from Client.Do, is the network's: a
+// connection refused, reset or closed before the response. A request the
+// client would not send or follow (a bad URL, too many redirects) is not
+// worth another try.
+func transient(err error) bool {
+	if errors.Is(err, errRedirects) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // a url.Error is a net.Error itself
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// stream is the playback of one fetch from its first 200 or 206 on,
+// across the resumes that continue that response: time zero of the model
+// is when that response's request was sent.
+type stream struct {
+	pl    *player
+	base  time.Time
+	ver   version // of the first response; resumes must match it
+	first bool    // keep the trace and rate
+	p     playback
+	next  int64 // file offset of the next byte wanted
+
 	// The limit may come while a read waits for data that does not come:
-	// a timer then ends the request, as the player would close it.
-	var reached atomic.Bool
-	var limitTimer, pause *time.Timer
-	defer func() {
-		if limitTimer != nil {
-			limitTimer.Stop()
-		}
-		if pause != nil {
-			pause.Stop()
-		}
-	}()
-	var rateBase int64
-	var stop time.Duration
+	// a timer then ends the fetch, as the player would close it.
+	reached           atomic.Bool
+	limitTimer, pause *time.Timer
+	rateBase          int64
+
+	stopped bool
+	stop    time.Duration // when the player stopped reading
+}
+
+// read plays body, which holds the file from offset start up to end
+// (exclusive; -1 if unknown), until playback ends, with f.end set, or
+// the body is cut short: it then returns why, and playback carries on
+// for a resume to continue. sctx is the fetch's context, cancel ends it;
+// ctx is the run's.
+func (s *stream) read(ctx, sctx context.Context, cancel context.CancelFunc, body io.Reader, start, end int64, f *fetched) error {
+	pl, cfg := s.pl, s.pl.cfg
+	s.next = start
 	for {
 		n, err := body.Read(pl.buf)
-		t := time.Since(sent)
+		t := time.Since(s.base)
 		if n > 0 {
+			if cfg.Verify != nil {
+				// Called on the read buffer itself: no copy per read.
+				if verr := cfg.Verify(pl.target.URL, s.next, pl.buf[:n]); verr != nil {
+					s.halt(t)
+					f.status, f.end, f.wrongBytes = StatusFailed, EndError, true
+					f.err = fmt.Sprintf("wrong bytes: %d bytes at offset %d: %v", n, s.next, verr)
+					return nil
+				}
+			}
+			s.next += int64(n)
 			f.bytes += int64(n)
-			if first {
+			if s.first {
 				if b := int(t / time.Second); b < maxTrace {
 					for len(f.trace) <= b {
 						f.trace = append(f.trace, 0)
@@ -232,58 +451,86 @@ func (pl *player) play(ctx, rctx context.Context, cancel context.CancelFunc, bod
 					f.trace[b] += int64(n)
 				}
 				if t <= cfg.RateFrom {
-					rateBase = f.bytes
+					s.rateBase = f.bytes
 				}
 			}
-			p.receive(t, mediaTime(f.bytes, pl.target.Bitrate))
+			s.p.receive(t, mediaTime(f.bytes, pl.target.Bitrate))
+		}
+		if errors.Is(err, io.EOF) && end >= 0 && s.next < end {
+			// A response delimited by the connection's close, cut short:
+			// Content-Range promised more.
+			err = fmt.Errorf("response ended before byte %d it promised", end)
 		}
 		switch {
-		case p.done:
+		case s.p.done:
 			f.end = EndWatch
 		case errors.Is(err, io.EOF):
-			p.end(t)
+			s.p.end(t)
 			f.end = EndEOF
 		case err != nil:
-			p.stop(t)
 			switch {
-			case reached.Load() || p.done:
+			case s.reached.Load():
 				f.end = EndWatch
 			case ctx.Err() != nil:
 				f.end = EndCancel
 			default:
-				f.end = EndError
-				f.status, f.err = StatusFailed, err.Error()
+				return err
 			}
 		}
 		if f.end != "" {
-			stop = t
-			break
+			s.halt(t)
+			return nil
 		}
-		if limitTimer == nil {
-			if at, ok := p.limitAt(); ok {
-				limitTimer = time.AfterFunc(at-time.Since(sent), func() {
-					reached.Store(true)
+		if s.limitTimer == nil {
+			if at, ok := s.p.limitAt(); ok {
+				s.limitTimer = time.AfterFunc(at-time.Since(s.base), func() {
+					s.reached.Store(true)
 					cancel()
 				})
 			}
 		}
-		if d := p.excess(cfg.MaxBuffer); d > 0 {
+		if d := s.p.excess(cfg.MaxBuffer); d > 0 {
 			// A browser's player stops reading while its buffer is full;
 			// the server then waits on a full TCP window.
-			if pause == nil {
-				pause = time.NewTimer(d)
+			if s.pause == nil {
+				s.pause = time.NewTimer(d)
 			} else {
-				pause.Reset(d)
+				s.pause.Reset(d)
 			}
 			select {
-			case <-pause.C:
-			case <-rctx.Done():
+			case <-s.pause.C:
+			case <-sctx.Done():
 			}
 		}
 	}
-	f.out = outcomeOf(&p, 0, stop)
-	if first && stop >= cfg.RateFrom+time.Second {
-		r := round(float64(f.bytes-rateBase)*8/(stop-cfg.RateFrom).Seconds(), 0)
+}
+
+// halt records that the player stopped reading at t, unless it already
+// did: a stall still going on counts up to t.
+func (s *stream) halt(t time.Duration) {
+	if s.stopped {
+		return
+	}
+	s.stopped, s.stop = true, t
+	s.p.stop(t)
+}
+
+func (s *stream) stopTimers() {
+	if s.limitTimer != nil {
+		s.limitTimer.Stop()
+	}
+	if s.pause != nil {
+		s.pause.Stop()
+	}
+}
+
+// finish fills in f's outcome and (if first) rate, once the player
+// stopped.
+func (s *stream) finish(f *fetched) {
+	cfg := s.pl.cfg
+	f.out = outcomeOf(&s.p, 0, s.stop)
+	if s.first && s.stop >= cfg.RateFrom+time.Second {
+		r := round(float64(f.bytes-s.rateBase)*8/(s.stop-cfg.RateFrom).Seconds(), 0)
 		f.rate = &r
 	}
 }

@@ -33,6 +33,14 @@ func runPiped(t *testing.T, h http.Handler, cfg Config) *Report {
 
 func ptr(f float64) *float64 { return &f }
 
+// cutFirst cuts the first response after 4 s of 1 Mbit/s media.
+func cutFirst(n int) int64 {
+	if n == 0 {
+		return 4 * secOfMbit
+	}
+	return 0
+}
+
 // The players below meet a server that sends one second of 1 Mbit/s media
 // per chunk, on a schedule, in the bubble's time: every number is exact.
 func TestPlayerTimed(t *testing.T) {
@@ -108,6 +116,84 @@ func TestPlayerTimed(t *testing.T) {
 			want: Player{
 				Status: StatusRejected, Error: "HTTP 503 Service Unavailable", End: EndError,
 				HTTP: http.StatusServiceUnavailable, RetryAfter: 2, Trace: []int64{},
+			},
+		},
+		{
+			// Cut after 4 s of media, at 1.5 (playing since 0.5: dry at
+			// 4.5). The resume at once and the next five get a 502, each
+			// after a back-off of 0.1, 0.2, 0.4, 0.8, 1 s; the seventh, at
+			// 5, is served from the next byte: 1 s buffered at once
+			// resumes playback after a 0.5 s stall, not a new startup.
+			// The rest arrives by 7.5 and ends the file.
+			name: "cut, resumed through 502s",
+			srv: &mediaServer{size: secs(10), chunk: secOfMbit, at: twice,
+				cut: cutFirst,
+				status: func(n int) int {
+					if n >= 1 && n <= 6 {
+						return http.StatusBadGateway
+					}
+					return 0
+				}},
+			cfg: Config{Resume: 10},
+			want: Player{
+				Status: StatusOK, End: EndEOF, HTTP: http.StatusPartialContent,
+				StartupMS: ptr(500), Bytes: secs(10), WatchedSeconds: 10, Stalls: 1, StallSeconds: 0.5,
+				Trace:   []int64{secs(2), secs(2), 0, 0, 0, secs(2), secs(2), secs(2)},
+				Resumes: 7,
+			},
+		},
+		{
+			// The same cut without Resume: 1 s played when it fails.
+			name: "cut, no resume",
+			srv: &mediaServer{size: secs(10), chunk: secOfMbit, at: twice,
+				cut: cutFirst},
+			want: Player{
+				Status: StatusFailed, Error: "body cut at byte 500000: unexpected EOF", End: EndError,
+				HTTP: http.StatusPartialContent, StartupMS: ptr(500), Bytes: secs(4), WatchedSeconds: 1,
+				Trace: []int64{secs(2), secs(2)},
+			},
+		},
+		{
+			// Without RetryRejected a 503 is resumed after 0.1 s; then as
+			// "rejected once, retried".
+			name: "rejected once, resumed",
+			srv: &mediaServer{size: secs(20), chunk: secOfMbit, at: twice, reject: func(n int) (string, bool) {
+				return "2", n == 0
+			}},
+			cfg: Config{WatchMin: ms(2250), Resume: 1},
+			want: Player{
+				Status: StatusOK, End: EndWatch, HTTP: http.StatusPartialContent, RetryAfter: 2,
+				StartupMS: ptr(600), Bytes: secs(6), WatchedSeconds: 2.25,
+				Trace: []int64{secs(2), secs(2), secs(2)}, Resumes: 1,
+			},
+		},
+		{
+			name: "no resume left",
+			srv: &mediaServer{size: secs(20), chunk: secOfMbit, at: twice,
+				status: func(int) int { return http.StatusGatewayTimeout }},
+			cfg: Config{Resume: 2},
+			want: Player{
+				Status: StatusFailed, Error: "HTTP 504 Gateway Timeout (no resume left of 2)", End: EndError,
+				HTTP: http.StatusGatewayTimeout, Trace: []int64{}, Resumes: 2,
+			},
+		},
+		{
+			// Watching 2.25 s ends at 2.75, during the back-offs after the
+			// cut at 1.5 (4 s buffered): the player leaves, no stall.
+			name: "watch time ends while resuming",
+			srv: &mediaServer{size: secs(10), chunk: secOfMbit, at: twice,
+				cut: cutFirst,
+				status: func(n int) int {
+					if n >= 1 {
+						return http.StatusBadGateway
+					}
+					return 0
+				}},
+			cfg: Config{WatchMin: ms(2250), Resume: 1000},
+			want: Player{
+				Status: StatusOK, End: EndWatch, HTTP: http.StatusBadGateway,
+				StartupMS: ptr(500), Bytes: secs(4), WatchedSeconds: 2.25,
+				Trace: []int64{secs(2), secs(2)}, Resumes: 5, // at 1.5, 1.6, 1.8, 2.2, 3.0
 			},
 		},
 	} {

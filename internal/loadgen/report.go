@@ -16,7 +16,7 @@ type Report struct {
 const (
 	StatusOK       = "ok"       // 200 or 206 to every request
 	StatusRejected = "rejected" // 503 (after retries, with RetryRejected)
-	StatusFailed   = "failed"   // another status, or a transport error
+	StatusFailed   = "failed"   // another status, a transport error, wrong bytes
 )
 
 // Why a player stopped.
@@ -40,8 +40,9 @@ type Player struct {
 	HTTP    int    `json:"http_status"` // of the last response; 0 if none
 
 	Start float64 `json:"start"` // since the run started
-	// StartupMS is from the first request sent (with RetryRejected, the
-	// first attempt) until Startup of media was buffered; null if never.
+	// StartupMS is from the first request sent (with retries or
+	// resumes before the first answer, the first attempt) until Startup
+	// of media was buffered; null if never.
 	StartupMS      *float64  `json:"startup_ms"`
 	Bytes          int64     `json:"bytes"` // body bytes of all requests
 	WatchedSeconds float64   `json:"watched_seconds"`
@@ -54,9 +55,14 @@ type Player struct {
 	// null if it stopped less than a second after RateFrom.
 	RateBPS *float64 `json:"rate_bps"`
 	// Trace is the first response's body bytes per second since its
-	// request, up to maxTrace seconds.
+	// request, and its resumes', up to maxTrace seconds.
 	Trace      []int64 `json:"trace"`
 	RetryAfter float64 `json:"retry_after"` // seconds, of the last 503; 0 if none
+	// Resumes is how many requests continued a cut body or retried a
+	// failed request (Config.Resume).
+	Resumes    int  `json:"resumes"`
+	Redirects  int  `json:"redirects"`   // followed, over all its requests
+	WrongBytes bool `json:"wrong_bytes"` // Config.Verify failed it
 }
 
 // Summary sums up the players of a run.
@@ -75,7 +81,10 @@ type Summary struct {
 	Duration     float64   `json:"duration_seconds"`
 	// RateRatio is rate_bps / bitrate over the ok players whose rate
 	// was measured.
-	RateRatio Ratio `json:"rate_ratio"`
+	RateRatio  Ratio `json:"rate_ratio"`
+	Resumes    int   `json:"resumes"`     // of all players
+	Redirects  int   `json:"redirects"`   // of all players
+	WrongBytes int   `json:"wrong_bytes"` // players that Config.Verify failed
 }
 
 // Quantiles of a set of values, by the nearest-rank method; all zero for
@@ -121,6 +130,11 @@ func summarize(players []Player, d time.Duration) Summary {
 		s.Stalls += p.Stalls
 		s.StallSeconds += p.StallSeconds
 		s.Bytes += p.Bytes
+		s.Resumes += p.Resumes
+		s.Redirects += p.Redirects
+		if p.WrongBytes {
+			s.WrongBytes++
+		}
 		seeks = append(seeks, p.SeekMS...)
 	}
 	s.StallSeconds = round(s.StallSeconds, 3)

@@ -19,18 +19,20 @@ func TestSummarize(t *testing.T) {
 		{Status: StatusOK, Bitrate: 1000, StartupMS: ptr(100), RateBPS: ptr(1250), Bytes: 10, SeekMS: []float64{30, 10}},
 		{Status: StatusOK, Bitrate: 1000, StartupMS: ptr(300), RateBPS: ptr(1100), Bytes: 20, Stalls: 2, StallSeconds: 1.5},
 		{Status: StatusOK, Bitrate: 2000, StartupMS: ptr(200), RateBPS: ptr(3000), Bytes: 30, SeekMS: []float64{20}},
-		{Status: StatusOK, Bitrate: 1000, Bytes: 5}, // never started, no rate
-		{Status: StatusRejected, RetryAfter: 5},
+		{Status: StatusOK, Bitrate: 1000, Bytes: 5, Resumes: 2, Redirects: 3}, // never started, no rate
+		{Status: StatusRejected, RetryAfter: 5, Resumes: 1},
 		{Status: StatusFailed, Error: "HTTP 404 Not Found"},
+		{Status: StatusFailed, Error: "wrong bytes: 10 bytes at offset 0: byte 3", WrongBytes: true, Redirects: 1},
 	}
 	want := Summary{
-		Players: 6, OK: 4, Rejected: 1, Failed: 1, StallFree: 2, Stalls: 2, StallSeconds: 1.5,
+		Players: 7, OK: 4, Rejected: 1, Failed: 2, StallFree: 2, Stalls: 2, StallSeconds: 1.5,
 		// Nearest rank of 3 values: p50 is the 2nd, p95 and p99 the 3rd.
 		StartupMS: Quantiles{N: 3, P50: 200, P95: 300, P99: 300, Max: 300},
 		SeekMS:    Quantiles{N: 3, P50: 20, P95: 30, P99: 30, Max: 30},
 		Bytes:     65,
 		Duration:  12.346,
 		RateRatio: Ratio{N: 3, Min: 1.1, Median: 1.25, Max: 1.5},
+		Resumes:   3, Redirects: 4, WrongBytes: 1,
 	}
 	if diff := cmp.Diff(want, summarize(players, 12345678*time.Microsecond)); diff != "" {
 		t.Errorf("summarize (-want +got):\n%s", diff)
@@ -109,6 +111,70 @@ func TestFileSize(t *testing.T) {
 	}
 }
 
+func TestContentRange(t *testing.T) {
+	t.Parallel()
+	type cr struct {
+		First, Last, Size int64
+		OK                bool
+	}
+	for in, want := range map[string]cr{
+		"bytes 100-999/1000": {100, 999, 1000, true},
+		"bytes 0-0/1":        {0, 0, 1, true},
+		"bytes 0-99/*":       {0, 99, -1, true},
+		"bytes 0-99/99":      {}, // past the end
+		"bytes 5-4/10":       {},
+		"bytes -5-9/10":      {},
+		"bytes */1000":       {}, // a 416's
+		"bytes 0-99":         {},
+		"items 0-1/2":        {},
+		"bytes  0-1/2":       {},
+		"":                   {},
+	} {
+		var got cr
+		got.First, got.Last, got.Size, got.OK = contentRange(in)
+		if got != want {
+			t.Errorf("contentRange(%q) = %+v, want %+v", in, got, want)
+		}
+	}
+}
+
+func FuzzContentRange(f *testing.F) {
+	for _, s := range []string{"bytes 100-999/1000", "bytes 0-99/*", "bytes */1000", "bytes 9223372036854775807-0/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, last, size, ok := contentRange(s)
+		if ok && (first < 0 || last < first || (size != -1 && size <= last)) {
+			t.Errorf("contentRange(%q) = %d, %d, %d", s, first, last, size)
+		}
+	})
+}
+
+func TestSpan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status     int
+		cr         string
+		length     int64
+		start, end int64
+	}{
+		{http.StatusPartialContent, "bytes 100-999/1000", 900, 100, 1000},
+		{http.StatusPartialContent, "bytes 100-999/1000", -1, 100, 1000}, // delimited by the close
+		{http.StatusPartialContent, "", 900, 7, 907},                     // from the Range asked
+		{http.StatusPartialContent, "", -1, 7, -1},
+		{http.StatusOK, "", 5000, 0, 5000},
+		{http.StatusOK, "", -1, 0, -1},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, ContentLength: tc.length}
+		if tc.cr != "" {
+			resp.Header.Set("Content-Range", tc.cr)
+		}
+		if start, end := span(resp, 7); start != tc.start || end != tc.end {
+			t.Errorf("span(%d, %q, %d) = %d, %d; want %d, %d", tc.status, tc.cr, tc.length, start, end, tc.start, tc.end)
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	got, err := Config{URLs: []Target{{URL: testURL, Bitrate: mbit}}, Players: 10, Join: time.Second}.withDefaults()
@@ -124,14 +190,16 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 	for name, c := range map[string]Config{
-		"no URL":          {},
-		"no bitrate":      {URLs: []Target{{URL: testURL}}},
-		"huge bitrate":    {URLs: []Target{{URL: testURL, Bitrate: 2 * maxBitrate}}},
-		"negative join":   {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Join: -time.Second},
-		"too many":        {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Players: maxPlayers + 1},
-		"small buffer":    {URLs: []Target{{URL: testURL, Bitrate: mbit}}, MaxBuffer: time.Second},
-		"bad local addr":  {URLs: []Target{{URL: testURL, Bitrate: mbit}}, LocalAddr: "127.0.0.1:80"},
-		"IPv6 local pool": {URLs: []Target{{URL: testURL, Bitrate: mbit}}, LocalAddr: "::1/120"},
+		"no URL":           {},
+		"no bitrate":       {URLs: []Target{{URL: testURL}}},
+		"huge bitrate":     {URLs: []Target{{URL: testURL, Bitrate: 2 * maxBitrate}}},
+		"negative join":    {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Join: -time.Second},
+		"too many":         {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Players: maxPlayers + 1},
+		"small buffer":     {URLs: []Target{{URL: testURL, Bitrate: mbit}}, MaxBuffer: time.Second},
+		"bad local addr":   {URLs: []Target{{URL: testURL, Bitrate: mbit}}, LocalAddr: "127.0.0.1:80"},
+		"IPv6 local pool":  {URLs: []Target{{URL: testURL, Bitrate: mbit}}, LocalAddr: "::1/120"},
+		"negative resume":  {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Resume: -1},
+		"too many resumes": {URLs: []Target{{URL: testURL, Bitrate: mbit}}, Resume: maxResumes + 1},
 	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%s: no error", name)

@@ -22,6 +22,11 @@ type mediaServer struct {
 	// reject answers request n (from 0) with 503 and this Retry-After,
 	// when it returns true.
 	reject func(n int) (string, bool)
+	// status answers request n with this status and no media, unless 0.
+	status func(n int) int
+	// cut ends request n's body after this many bytes, unless 0, and
+	// closes the connection, as a server that dies does.
+	cut func(n int) int64
 
 	mu     sync.Mutex
 	ranges []string
@@ -36,15 +41,25 @@ var openRange = regexp.MustCompile(`^bytes=(\d+)-$`)
 
 func (s *mediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	n := len(s.ranges)
+	req := len(s.ranges)
 	s.ranges = append(s.ranges, r.Header.Get("Range"))
 	s.mu.Unlock()
 	if s.reject != nil {
-		if ra, ok := s.reject(n); ok {
+		if ra, ok := s.reject(req); ok {
 			w.Header().Set("Retry-After", ra)
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
+	}
+	if s.status != nil {
+		if code := s.status(req); code != 0 {
+			http.Error(w, http.StatusText(code), code)
+			return
+		}
+	}
+	var cut int64
+	if s.cut != nil {
+		cut = s.cut(req)
 	}
 	var off int64
 	if m := openRange.FindStringSubmatch(r.Header.Get("Range")); m != nil {
@@ -80,6 +95,10 @@ func (s *mediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		n := min(left, s.chunk)
+		sent := s.size - off - left
+		if cut > 0 {
+			n = min(n, cut-sent)
+		}
 		if _, err := w.Write(buf[:n]); err != nil {
 			return
 		}
@@ -87,6 +106,11 @@ func (s *mediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		left -= n
+		if cut > 0 && sent+n == cut {
+			// The bytes written so far are flushed: the client gets them,
+			// then the connection closes in the middle of the body.
+			panic(http.ErrAbortHandler)
+		}
 	}
 }
 
