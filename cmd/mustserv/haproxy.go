@@ -104,7 +104,8 @@ func haproxyConfig(nodes []haproxyNode, algo, asked, listen string, inter time.D
 #   [server] trusted_proxies = ["<this balancer's address>"]
 # and share the signing key and accounts ([auth] key_file, state_file).
 global
-    maxconn 50000
+    # No maxconn: HAProxy sizes it from the file descriptor limit
+    # (systemd's LimitNOFILE); every stream holds two descriptors here.
 
 defaults
     mode http

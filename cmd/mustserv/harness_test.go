@@ -485,9 +485,17 @@ type proc struct {
 // is killed.
 func startProc(t testing.TB, argv ...string) *proc {
 	t.Helper()
+	return startCmd(t, exec.Command(argv[0], argv[1:]...))
+}
+
+// startCmd starts cmd (mustserv serve, however it is run: in a network
+// namespace, say) like startProc.
+func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	argv := cmd.Args
 	p := &proc{server: server{Stdout: newURLWriter(), Stderr: newLogBuffer()}, done: make(chan struct{})}
 	noteLog(p.Stderr)
-	p.Cmd = exec.Command(argv[0], argv[1:]...)
+	p.Cmd = cmd
 	p.Cmd.Stdout = p.Stdout
 	p.Cmd.Stderr = p.Stderr
 	if err := p.Cmd.Start(); err != nil {
