@@ -416,6 +416,44 @@ func TestCluster(t *testing.T) {
 		<-done
 	})
 
+	t.Run("admin drain", func(t *testing.T) {
+		// An admin drains node1 through its own address (an API key):
+		// it leaves the streams backend, not the pages one, takes no new
+		// stream, and comes back when the drain is turned off.
+		key, _, err := runCmd(t, "user", "key", "add", clusterUser, "ops", "--config", c.nodes[0].conf)
+		key = strings.TrimSpace(key)
+		noteSecret(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain := func(v string) {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodPost, c.nodes[0].url+"/admin/drain", strings.NewReader("drain="+v))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("drain=%s: %s", v, resp.Status)
+			}
+		}
+		drain("on")
+		p.WaitStatus(t, "streams", "node1", "DOWN", 10*time.Second)
+		if s, err := p.Servers(); err != nil || !strings.HasPrefix(s["pages/node1"].Status, "UP") {
+			t.Errorf("a draining node left the pages backend: %+v %v", s["pages/node1"], err)
+		}
+		before := sessions(t, p, "streams", 3)
+		rep := c.play(t, ctx, targets, loadgen.Config{Players: 30, Join: 10 * time.Millisecond, WatchMin: time.Second, Seed: 6})
+		if got := sub(sessions(t, p, "streams", 3), before); got[0] != 0 || rep.Summary.OK != 30 {
+			t.Errorf("while node1 drains: new streams per node %v, %d of 30 ok; want none on node1", got, rep.Summary.OK)
+		}
+		drain("off")
+		p.WaitStatus(t, "streams", "node1", "UP", 10*time.Second)
+	})
+
 	t.Run("node loss", func(t *testing.T) {
 		lost := c.nodes[1]
 		var rep *loadgen.Report
