@@ -7,9 +7,14 @@
 // presigns a GET so that a client can fetch the bytes from the bucket
 // itself.
 //
+// Object (object.go) is one object read and written whole with
+// conditional PUTs (If-Match, If-None-Match: *): where nodes on several
+// machines keep their shared accounts.
+//
 // It speaks AWS Signature Version 4 itself (sign.go) and needs no SDK.
-// It only reads: it never writes, deletes or creates anything in the
-// bucket, and knows no credentials but a static key pair (with an
+// A library's Backend only reads: it never writes, deletes or creates
+// anything in the bucket; only an Object writes, and only its own key.
+// It knows no credentials but a static key pair (with an
 // optional session token) from its Options or the usual environment —
 // no profiles, instance roles or SSO. The secret key, the Authorization
 // header and presigned signatures never appear in an error or in String.
