@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"mustserv/internal/auth"
 	"mustserv/internal/config"
+	"mustserv/internal/storage/s3"
 )
 
 // stateFile is the accounts database's name in the data directory.
@@ -33,7 +35,11 @@ func keyFileOf(cfg config.Config, dataDir string) string {
 
 // openAuth opens the accounts, the signing keys and the service over
 // them; nil, nil when authentication is off. The store stays open for
-// the life of the process.
+// the life of the process. With auth.state_url the accounts are also
+// kept in step with the S3 object there (auth.Remote): read every second
+// until the service is closed, and written by every change, the
+// `mustserv user` commands' included. log is nil for those commands:
+// then what the replication has to say goes to stderr.
 func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.Logger) (*auth.Service, error) {
 	if cfg.Auth.Mode == config.AuthNone {
 		return nil, nil
@@ -51,11 +57,29 @@ func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.
 		store.Close()
 		return nil, err
 	}
-	svc, err := auth.NewService(ctx, store, keys, auth.ServiceOptions{
+	opts := auth.ServiceOptions{
 		SessionTTL: time.Duration(cfg.Auth.SessionTTL),
 		LinkTTL:    time.Duration(cfg.Auth.LinkTTL),
 		KeyOverlap: time.Duration(cfg.Auth.KeyOverlap),
-	})
+		Logger:     log,
+	}
+	if cfg.Auth.StateURL != "" {
+		u, err := url.Parse(cfg.Auth.StateURL) // validated by config
+		var obj *s3.Object
+		if err == nil {
+			// Empty keys: the AWS_ environment, as the s3 libraries.
+			obj, err = s3.OpenObject(u, s3.Options{AccessKey: cfg.Auth.StateAccessKey, SecretKey: cfg.Auth.StateSecretKey})
+		}
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("auth.state_url: %w", err)
+		}
+		opts.Replica, opts.ReplicaConflict, opts.ReplicaPoll = obj, s3.ErrPrecondition, time.Second
+		if opts.Logger == nil {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+	}
+	svc, err := auth.NewService(ctx, store, keys, opts)
 	if err != nil {
 		store.Close()
 		return nil, err

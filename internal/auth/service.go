@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,9 @@ import (
 // and the first-run setup, over a Store, a KeyFile and the login limits.
 // It keeps the accounts and the revoked sessions in memory (a request
 // checks its session without a database read) and reloads them on every
-// change made through it. It is safe for concurrent use.
+// change made through it. With a Replica it also keeps the accounts in
+// step with other machines' nodes (replica.go). It is safe for concurrent
+// use.
 type Service struct {
 	store *Store
 	keys  *KeyFile
@@ -38,15 +41,32 @@ type Service struct {
 	// more than once per reloadEvery.
 	check       throttle
 	dataVersion atomic.Int64
+
+	// replica, if not nil, is the object shared with other machines'
+	// nodes: every account change goes through write.
+	replica *replica
 }
 
-// ServiceOptions are the lifetimes of what a Service signs.
+// ServiceOptions are the lifetimes of what a Service signs, and the
+// replication of its accounts.
 type ServiceOptions struct {
 	SessionTTL time.Duration
 	LinkTTL    time.Duration
 	KeyOverlap time.Duration
 	// Passwords sets the hashing costs (tests lower them).
 	Passwords PasswordOptions
+
+	// Replica, if set, is the object nodes on several machines share
+	// the accounts through (replica.go); nil keeps them in the store
+	// alone. ReplicaConflict is then the error its Put's refusals wrap
+	// (s3.ErrPrecondition), and ReplicaPoll how often it is looked at
+	// for other nodes' changes (0 means every second), until Close,
+	// which also closes Replica if it is an io.Closer.
+	Replica         Remote
+	ReplicaConflict error
+	ReplicaPoll     time.Duration
+	// Logger receives what the replication does on its own (nil: none).
+	Logger *slog.Logger
 }
 
 // Errors of a Service. ErrBadLogin is the same for an unknown user and a
@@ -85,6 +105,11 @@ func NewService(ctx context.Context, store *Store, keys *KeyFile, opts ServiceOp
 	}
 	if err := s.reload(ctx); err != nil {
 		return nil, err
+	}
+	if opts.Replica != nil {
+		if err := s.startReplica(ctx, opts); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -184,7 +209,7 @@ func (s *Service) Setup(ctx context.Context, token, name, password string) (Acco
 	if n, err := s.store.Count(ctx); err != nil || n > 0 {
 		return Account{}, ErrBadSetup
 	}
-	return s.AddUser(ctx, name, password, Admin, nil)
+	return s.addUser(ctx, name, password, Admin, nil, true)
 }
 
 // Count is how many users there are.
@@ -202,6 +227,13 @@ func (s *Service) Users(ctx context.Context) ([]Account, error) { return s.store
 
 // AddUser creates a user.
 func (s *Service) AddUser(ctx context.Context, name, password string, role Role, libraries []string) (Account, error) {
+	return s.addUser(ctx, name, password, role, libraries, false)
+}
+
+// addUser is AddUser; first (Setup) makes the user only if there are
+// none, checked in the write: with a Replica, another node's setup may
+// have made the first admin since this node's copy was read.
+func (s *Service) addUser(ctx context.Context, name, password string, role Role, libraries []string, first bool) (Account, error) {
 	if len(password) < 8 {
 		return Account{}, ErrShortPass
 	}
@@ -209,7 +241,16 @@ func (s *Service) AddUser(ctx context.Context, name, password string, role Role,
 	if err != nil {
 		return Account{}, err
 	}
-	a, err := s.store.AddUser(ctx, name, role, libraries, hash)
+	var a Account
+	err = s.write(ctx, func(ctx context.Context) (err error) {
+		if first {
+			if n, err := s.store.Count(ctx); err != nil || n > 0 {
+				return ErrBadSetup
+			}
+		}
+		a, err = s.store.AddUser(ctx, name, role, libraries, hash)
+		return err
+	})
 	if err != nil {
 		return Account{}, err
 	}
@@ -225,7 +266,7 @@ func (s *Service) SetPassword(ctx context.Context, id, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetPassword(ctx, id, hash); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.store.SetPassword(ctx, id, hash) }); err != nil {
 		return err
 	}
 	return s.reload(ctx)
@@ -233,7 +274,7 @@ func (s *Service) SetPassword(ctx context.Context, id, password string) error {
 
 // SetAccess changes a user's role and libraries.
 func (s *Service) SetAccess(ctx context.Context, id string, role Role, libraries []string) error {
-	if err := s.store.SetAccess(ctx, id, role, libraries); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.store.SetAccess(ctx, id, role, libraries) }); err != nil {
 		return err
 	}
 	return s.reload(ctx)
@@ -242,7 +283,7 @@ func (s *Service) SetAccess(ctx context.Context, id string, role Role, libraries
 // DeleteUser deletes a user, with the user's API keys; the user's
 // sessions and links stop working at once.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
-	if err := s.store.DeleteUser(ctx, id); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.store.DeleteUser(ctx, id) }); err != nil {
 		return err
 	}
 	return s.reload(ctx)
@@ -251,7 +292,10 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 // RevokeSessions ends every session of a user (an admin's "sign out
 // everywhere"): the generation moves on as with a new password.
 func (s *Service) RevokeSessions(ctx context.Context, id string) error {
-	if err := s.store.update(ctx, `UPDATE users SET generation = generation + 1 WHERE id = ?`, id); err != nil {
+	err := s.write(ctx, func(ctx context.Context) error {
+		return s.store.update(ctx, `UPDATE users SET generation = generation + 1 WHERE id = ?`, id)
+	})
+	if err != nil {
 		return err
 	}
 	return s.reload(ctx)
@@ -286,7 +330,9 @@ func (s *Service) Login(ctx context.Context, name, password, client string) (str
 	}
 	if rehash {
 		if h, err := s.pw.Hash(ctx, password); err == nil {
-			s.store.update(ctx, `UPDATE users SET hash = ? WHERE id = ?`, h, a.ID) // same generation: sessions stay
+			s.write(ctx, func(ctx context.Context) error { // best effort; same generation: sessions stay
+				return s.store.update(ctx, `UPDATE users SET hash = ? WHERE id = ?`, h, a.ID)
+			})
 		}
 	}
 	tok, err := s.session(a, "", time.Now())
@@ -338,7 +384,7 @@ func (s *Service) Logout(ctx context.Context, c Claims) error {
 }
 
 func (s *Service) revoke(ctx context.Context, c Claims) error {
-	if err := s.store.Revoke(ctx, c.ID, c.Expires); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.store.Revoke(ctx, c.ID, c.Expires) }); err != nil {
 		return err
 	}
 	s.reloadMu.Lock() // a reload that read the store before the revocation must not drop it
@@ -420,9 +466,17 @@ func (s *Service) APIKey(ctx context.Context, key string) (Account, error) {
 	return a, nil
 }
 
-// AddAPIKey, APIKeys and DeleteAPIKey are the Store's.
-func (s *Service) AddAPIKey(ctx context.Context, userID, name string) (string, APIKey, error) {
-	return s.store.AddAPIKey(ctx, userID, name)
+// AddAPIKey makes an API key for user userID (Store.AddAPIKey): the key
+// is returned once and never stored.
+func (s *Service) AddAPIKey(ctx context.Context, userID, name string) (key string, k APIKey, err error) {
+	err = s.write(ctx, func(ctx context.Context) (err error) {
+		key, k, err = s.store.AddAPIKey(ctx, userID, name)
+		return err
+	})
+	if err != nil {
+		return "", APIKey{}, err
+	}
+	return key, k, nil
 }
 
 // APIKeys lists a user's API keys ("" for everyone's).
@@ -432,7 +486,7 @@ func (s *Service) APIKeys(ctx context.Context, userID string) ([]APIKey, error) 
 
 // DeleteAPIKey revokes one of a user's API keys ("" for any user's).
 func (s *Service) DeleteAPIKey(ctx context.Context, userID, id string) error {
-	return s.store.DeleteAPIKey(ctx, userID, id)
+	return s.write(ctx, func(ctx context.Context) error { return s.store.DeleteAPIKey(ctx, userID, id) })
 }
 
 // RotateKey makes a new signing key: what the old one signed works for
@@ -447,5 +501,8 @@ func (s *Service) ValidSetupToken(tok string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1
 }
 
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
+// Close ends the replica's poll, if any, and closes the store.
+func (s *Service) Close() error {
+	s.stopReplica()
+	return s.store.Close()
+}

@@ -59,6 +59,10 @@ var (
 	ErrBadRole    = errors.New("auth: the role is admin, user or guest")
 )
 
+// errNewerSchema is a store, or a replica's snapshot of one, written by a
+// newer MuStServ: it is refused, not changed.
+var errNewerSchema = errors.New("the file is of a newer MuStServ")
+
 // storeSchema are the migrations, in order: storeSchema[i] takes the
 // database from user_version i to i+1.
 var storeSchema = []string{`
@@ -133,7 +137,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	if v > len(storeSchema) {
-		return fmt.Errorf("the file is of a newer MuStServ (schema %d, this one knows %d)", v, len(storeSchema))
+		return fmt.Errorf("%w (schema %d, this one knows %d)", errNewerSchema, v, len(storeSchema))
 	}
 	for ; v < len(storeSchema); v++ {
 		if _, err := tx.ExecContext(ctx, storeSchema[v]); err != nil {
