@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"mustserv/internal/auth"
 	"mustserv/internal/index"
 	"mustserv/internal/library"
 	"mustserv/internal/storage"
@@ -52,7 +53,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return http.StatusForbidden
-	case errors.Is(err, errNoIndex), errors.Is(err, errNoScanner), errors.Is(err, errNoCovers):
+	case errors.Is(err, errNoIndex), errors.Is(err, errNoScanner), errors.Is(err, errNoCovers), errors.Is(err, auth.ErrBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

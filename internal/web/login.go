@@ -111,6 +111,10 @@ func (s *Server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := viewerOf(r); v.via == "session" {
 			if err := s.opts.Auth.Logout(r.Context(), v.session); err != nil {
+				// The browser forgets the cookie all the same; the
+				// error says the session could not be ended for the
+				// other nodes (their accounts store is out of reach).
+				s.clearSession(w, r)
 				writeError(w, r, s.opts.Logger, err)
 				return
 			}
