@@ -34,12 +34,15 @@ const (
 
 // testCluster is MuStServ nodes, each in its own network namespace with
 // its own address, over one S3 bucket (versitygw on the test's side of the
-// private network), sharing the signing key and the accounts.
+// private network), sharing the signing key (one file, as if copied) and
+// the accounts (each node its own state.db in its data folder, kept in
+// step through the object mustserv/state.db of the bucket: state_url).
 type testCluster struct {
 	net    *netns.Net
 	v      *origins.Versity
 	bin    string
 	shared string // the signing key's folder
+	key    string // an API key of the admin
 	nodes  []*clusterNode
 	files  map[string][]byte // the library's files by name
 	rates  map[string]int64  // their pace rates (bit/s)
@@ -73,6 +76,7 @@ func newCluster(t *testing.T, n int, files []pacedFile, o clusterOptions) *testC
 	}
 	t.Cleanup(v.Close)
 	c.v = v
+	noteSecret(v.SecretKey)
 	dir := filepath.Join(t.TempDir(), "Music")
 	makePacedFiles(t, dir, files)
 	bucket := v.Bucket(t, "media")
@@ -93,10 +97,17 @@ func newCluster(t *testing.T, n int, files []pacedFile, o clusterOptions) *testC
 		}
 		nd.conf = c.config(t, nd, uplink, o.Placement)
 	}
-	// The admin, made before any node starts: the accounts exist when
-	// they do (and the key file is made once, not raced for).
+	// The admin, made before any node starts (with node1's data folder):
+	// the command writes the accounts object, which every node then
+	// follows; and the key file is made once, not raced for.
 	if _, _, err := runCmd(t, "user", "add", clusterUser, "--role", "admin", "--config", c.nodes[0].conf,
 		"--password-file", passwordFile(t, clusterPass)); err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := runCmd(t, "user", "key", "add", clusterUser, "ops", "--config", c.nodes[0].conf)
+	c.key = strings.TrimSpace(key)
+	noteSecret(c.key)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -133,7 +144,9 @@ shutdown_grace = "60s"
 
 [auth]
 key_file = %q
-state_file = %q
+state_url = %q
+state_access_key = %q
+state_secret_key = %q
 
 [storage]
 cache_size = 67108864
@@ -159,7 +172,7 @@ url = %q
 access_key = %q
 secret_key = %q
 `, nd.ns.Addr.String()+":"+nodePort, t.TempDir(), c.net.Host.String(),
-		filepath.Join(c.shared, "signing.keys"), filepath.Join(c.shared, "state.db"), uplink,
+		filepath.Join(c.shared, "signing.keys"), c.v.URL("media", "mustserv/state.db"), c.v.AccessKey, c.v.SecretKey, uplink,
 		nd.name, nd.url, strings.Join(peers, ", "), placement,
 		c.v.URL("media", "music"), c.v.AccessKey, c.v.SecretKey))
 }
@@ -343,6 +356,44 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("accounts", func(t *testing.T) {
+		// A user added with node3's data folder (as on node3's machine)
+		// signs in on node1; their logout on node2 ends the session on
+		// node1: the nodes share the accounts through the bucket alone.
+		if _, _, err := runCmd(t, "user", "add", "bo", "--library", "Music", "--config", c.nodes[2].conf,
+			"--password-file", passwordFile(t, "bo's password")); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 10*time.Second, "node1 knows the user added on node3", func() bool {
+			_, page := get(t, c.nodes[0].url+"/admin/users", "Authorization", "Bearer "+c.key)
+			return strings.Contains(string(page), ">bo<")
+		})
+		cookie, code := login(t, c.nodes[0].url, "bo", "bo's password")
+		if cookie == "" {
+			t.Fatalf("login on node1 of the user added on node3: %d", code)
+		}
+		me := func(nd *clusterNode) int {
+			resp, _ := get(t, nd.url+"/api/me", "Cookie", "mustserv_session="+cookie)
+			return resp.StatusCode
+		}
+		if code := me(c.nodes[1]); code != http.StatusOK {
+			t.Fatalf("node1's session on node2: %d", code)
+		}
+		req, _ := http.NewRequest(http.MethodPost, c.nodes[1].url+"/logout", nil)
+		req.Header.Set("Cookie", "mustserv_session="+cookie)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout on node2: %s", resp.Status)
+		}
+		waitUntil(t, 10*time.Second, "node1 ends the session logged out on node2", func() bool {
+			return me(c.nodes[0]) == http.StatusUnauthorized
+		})
+	})
+
 	t.Run("distribution", func(t *testing.T) {
 		// roundrobin and weighted at once, on two balancers.
 		cases := []struct {
@@ -420,12 +471,7 @@ func TestCluster(t *testing.T) {
 		// An admin drains node1 through its own address (an API key):
 		// it leaves the streams backend, not the pages one, takes no new
 		// stream, and comes back when the drain is turned off.
-		key, _, err := runCmd(t, "user", "key", "add", clusterUser, "ops", "--config", c.nodes[0].conf)
-		key = strings.TrimSpace(key)
-		noteSecret(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := c.key
 		drain := func(v string) {
 			t.Helper()
 			req, _ := http.NewRequest(http.MethodPost, c.nodes[0].url+"/admin/drain", strings.NewReader("drain="+v))

@@ -29,12 +29,7 @@ func TestPlacementBenchmark(t *testing.T) {
 	for _, placement := range []bool{false, true} {
 		c := newCluster(t, 3, clusterFiles(), clusterOptions{Placement: placement,
 			Uplink: func(i int) string { return budgets[i] }})
-		key, _, err := runCmd(t, "user", "key", "add", clusterUser, "bench", "--config", c.nodes[0].conf)
-		key = strings.TrimSpace(key)
-		noteSecret(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := c.key
 		_, lb := c.balancer(t, "roundrobin")
 		viaLB, _ := c.targets(t, lb)
 		// Round-robin DNS: the players take the nodes' own URLs in turn.
