@@ -102,7 +102,7 @@ func haproxyConfig(nodes []haproxyNode, algo, asked, listen string, inter time.D
 	fmt.Fprintf(&b, `# HAProxy configuration for %d MuStServ nodes (mustserv haproxy-config, %s).
 # Nodes must trust the balancer's X-Forwarded-For: in each node's config,
 #   [server] trusted_proxies = ["<this balancer's address>"]
-# and share the signing key and accounts ([auth] key_file, state_file).
+# and share the signing key ([auth] key_file) and the accounts ([auth] state_url).
 global
     # No maxconn: HAProxy sizes it from the file descriptor limit
     # (systemd's LimitNOFILE); every stream holds two descriptors here.
