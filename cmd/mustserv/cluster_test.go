@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -392,6 +393,29 @@ func TestCluster(t *testing.T) {
 		waitUntil(t, 10*time.Second, "node1 ends the session logged out on node2", func() bool {
 			return me(c.nodes[0]) == http.StatusUnauthorized
 		})
+	})
+
+	t.Run("item IDs", func(t *testing.T) {
+		// Every node gives a file the same ID: a link to an item (or its
+		// cover) made on one node works on all.
+		var first string
+		for _, nd := range c.nodes {
+			resp, body := get(t, nd.url+"/api/search?q=two", "Authorization", "Bearer "+c.key)
+			var res struct {
+				Items []struct{ ID, Path string } `json:"items"`
+			}
+			if err := json.Unmarshal(body, &res); resp.StatusCode != http.StatusOK || err != nil || len(res.Items) != 1 {
+				t.Fatalf("search on %s: %s %v %s", nd.name, resp.Status, err, body)
+			}
+			if first == "" {
+				first = res.Items[0].ID
+			} else if res.Items[0].ID != first {
+				t.Errorf("two.mp3 is %s on %s, %s on node1", res.Items[0].ID, nd.name, first)
+			}
+			if resp, _ := get(t, nd.url+"/api/items/"+first, "Authorization", "Bearer "+c.key); resp.StatusCode != http.StatusOK {
+				t.Errorf("node1's item ID on %s: %s", nd.name, resp.Status)
+			}
+		}
 	})
 
 	t.Run("distribution", func(t *testing.T) {

@@ -71,7 +71,7 @@ CREATE INDEX folders_parent ON folders (parent_id);
 
 CREATE TABLE items (
 	id            INTEGER PRIMARY KEY,
-	uid           TEXT NOT NULL UNIQUE,   -- public, random, stable across rescans and renames
+	uid           TEXT NOT NULL UNIQUE,   -- public: hash of library and path when first indexed, kept across rescans and renames
 	folder_id     INTEGER NOT NULL REFERENCES folders(id),
 	name          TEXT NOT NULL,
 	kind          TEXT NOT NULL,          -- 'audio' or 'video'

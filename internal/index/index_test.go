@@ -151,3 +151,47 @@ func TestOpenDamaged(t *testing.T) {
 		t.Errorf("new index: %d items, %v", n, err)
 	}
 }
+
+// TestItemIDsAcrossNodes: two indexes of the same files (two nodes) give
+// each file the same public ID; a moved file keeps its ID, and a new file
+// at the path it left gets another one.
+func TestItemIDsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b := openTest(t), openTest(t)
+	ctx := t.Context()
+	files := []Record{song("Music", "A/01.mp3", "One", "A", 1, 2000, "X"), song("Music", "A/02.mp3", "Two", "A", 2, 2000, "X"),
+		song("Films", "A/01.mp3", "Film", "", 0, 0)}
+	fill(t, a, &Batch{Puts: files})
+	fill(t, b, &Batch{Puts: []Record{files[2], files[1], files[0]}}) // another order
+	id := func(x *Index, lib, p string) string {
+		t.Helper()
+		it, err := x.ItemAt(ctx, lib, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.ID
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		ia, ib := id(a, f.Library, f.Path), id(b, f.Library, f.Path)
+		if ia != ib || seen[ia] {
+			t.Errorf("%s/%s: IDs %s and %s on two nodes (or used twice)", f.Library, f.Path, ia, ib)
+		}
+		seen[ia] = true
+	}
+	old := id(a, "Music", "A/01.mp3")
+	k, err := a.Known(ctx, "Music", "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := song("Music", "B/01.mp3", "One", "A", 1, 2000, "X")
+	mv.Replaces = k.Items["01.mp3"].ID
+	fill(t, a, &Batch{Puts: []Record{mv}})
+	if got := id(a, "Music", "B/01.mp3"); got != old {
+		t.Errorf("the moved file's ID %s, want %s", got, old)
+	}
+	fill(t, a, &Batch{Puts: []Record{song("Music", "A/01.mp3", "New", "A", 1, 2000, "X")}})
+	if got := id(a, "Music", "A/01.mp3"); got == old {
+		t.Errorf("a new file at the moved one's path took its ID %s", got)
+	}
+}

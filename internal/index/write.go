@@ -350,7 +350,7 @@ func (a *applier) put(r *Record) error {
 			genres = excluded.genres, track = excluded.track, disc = excluded.disc, year = excluded.year,
 			album_key = excluded.album_key, cover_mime = excluded.cover_mime, cover_off = excluded.cover_off,
 			cover_size = excluded.cover_size, error = excluded.error
-			RETURNING id`, append([]any{newUID()}, args...)...).Scan(&id)
+			RETURNING id`, append([]any{a.itemUID(r.Library, r.Path)}, args...)...).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -616,6 +616,23 @@ func joinJSON(s string) string {
 		return ""
 	}
 	return strings.Join(names, ", ")
+}
+
+// itemUID is the public ID of a new item at path in library: derived from
+// both, so that every node behind one balancer gives a file the same ID
+// (a link to /items/<id> made on one works on all). A moved file keeps
+// its ID (Apply): a node that indexed it only after the move derives
+// another one; a new file at a path whose ID a moved one kept gets a
+// random ID.
+func (a *applier) itemUID(library, p string) string {
+	id := hashID("item\x00" + library + "\x00" + p)
+	var one int
+	if err := a.queryRow(`SELECT 1 FROM items WHERE uid = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return id
+	}
+	// Taken: by a file moved away from p, or by the row at p itself, whose
+	// uid the upsert keeps (it never sets uid) whatever is passed.
+	return newUID()
 }
 
 // newUID returns a random public item ID: 16 hex digits.
