@@ -266,6 +266,23 @@ func (c *testCluster) play(t *testing.T, ctx context.Context, targets []loadgen.
 	return rep
 }
 
+// drain posts drain=v (on or off) to node nd's own address with the
+// admin's API key.
+func (c *testCluster) drain(t *testing.T, nd *clusterNode, v string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, nd.url+"/admin/drain", strings.NewReader(url.Values{"drain": {v}, "node": {nd.name}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("drain=%s on %s: %s", v, nd.name, resp.Status)
+	}
+}
+
 // sessions returns each node's total sessions in backend b of p.
 func sessions(t *testing.T, p *haproxy.Proxy, b string, n int) []int {
 	t.Helper()
@@ -500,21 +517,7 @@ func TestCluster(t *testing.T) {
 		// An admin drains node1 through its own address (an API key):
 		// it leaves the streams backend, not the pages one, takes no new
 		// stream, and comes back when the drain is turned off.
-		key := c.key
-		drain := func(v string) {
-			t.Helper()
-			req, _ := http.NewRequest(http.MethodPost, c.nodes[0].url+"/admin/drain", strings.NewReader("drain="+v))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := noRedirect.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("drain=%s: %s", v, resp.Status)
-			}
-		}
+		drain := func(v string) { c.drain(t, c.nodes[0], v) }
 		drain("on")
 		p.WaitStatus(t, "streams", "node1", "DOWN", 10*time.Second)
 		if s, err := p.Servers(); err != nil || !strings.HasPrefix(s["pages/node1"].Status, "UP") {
@@ -527,6 +530,24 @@ func TestCluster(t *testing.T) {
 		}
 		drain("off")
 		p.WaitStatus(t, "streams", "node1", "UP", 10*time.Second)
+	})
+
+	t.Run("all drained", func(t *testing.T) {
+		// With no node taking new streams, a stream through the balancer
+		// still reaches a live node (a backup of the streams backend),
+		// which answers for itself — not HAProxy's bare 503.
+		for i, nd := range c.nodes {
+			c.drain(t, nd, "on")
+			p.WaitStatus(t, "streams", fmt.Sprintf("node%d", i+1), "DOWN", 10*time.Second)
+		}
+		resp, _ := get(t, targets[0].URL, "Range", "bytes=0-1023")
+		if resp.StatusCode != http.StatusPartialContent {
+			t.Errorf("a stream with every node draining: %s, want 206 from a node", resp.Status)
+		}
+		for i, nd := range c.nodes {
+			c.drain(t, nd, "off")
+			p.WaitStatus(t, "streams", fmt.Sprintf("node%d", i+1), "UP", 10*time.Second)
+		}
 	})
 
 	t.Run("node loss", func(t *testing.T) {
@@ -548,8 +569,8 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		took := p.WaitStatus(t, "streams", "node2", "DOWN", 10*time.Second)
-		if after := time.Since(killed); took > checkInterval+200*time.Millisecond {
-			t.Errorf("HAProxy took node2 out %v after the kill (%v measured here), want within its %v check interval", took, after, checkInterval)
+		if after := time.Since(killed); took > checkInterval+300*time.Millisecond {
+			t.Errorf("HAProxy took node2 out %v after the kill (%v measured here), want within its %v check interval (and 300 ms for the check itself)", took, after, checkInterval)
 		}
 		<-played
 		s := rep.Summary

@@ -127,20 +127,29 @@ frontend mustserv
     bind %s
     http-request set-header X-Forwarded-Proto https if { ssl_fc }
     http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
+    # The nodes trust this balancer's X-Forwarded-* headers: never a client's.
+    http-request del-header X-Forwarded-Host
     use_backend streams if { path_beg /stream/ }
     default_backend pages
 
 # Streams: only nodes that take new ones (/readyz: index built, not
 # draining, uplink budget not exhausted). A node taken out keeps its
-# running streams.
+# running streams. When none takes new ones, the live nodes (the backups,
+# which follow the pages backend's checks) answer for themselves: their
+# own 503 with Retry-After, or a 307 to a peer with room, never HAProxy's
+# bare 503.
 backend streams
     balance %s
     option httpchk GET /readyz
     http-check expect status 200
+    option allbackups
     default-server inter %dms fastinter %dms downinter %dms fall %d rise %d
 `, len(nodes), asked, listen, algo, ms, max(ms/2, 100), ms, fall, rise)
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "    server node%d %s check weight %d%s\n", i+1, n.hostPort(), n.weight, tlsOpts(n))
+	}
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "    server node%d-live %s backup track pages/node%d weight %d%s\n", i+1, n.hostPort(), i+1, n.weight, tlsOpts(n))
 	}
 	fmt.Fprintf(&b, `
 # Pages, the API and playlists: every node that is alive (/healthz).

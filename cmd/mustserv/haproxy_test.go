@@ -32,13 +32,16 @@ func TestHAProxyConfig(t *testing.T) {
 			`(?m)^    server node2 \[fd00::2\]:8000 check weight 1$`,
 			`(?m)^    server node3 media\.example:8443 check weight 3 ssl verify required .* sni str\(media\.example\)`,
 			`(?m)^    use_backend streams if \{ path_beg /stream/ \}$`,
+			`(?m)^    http-request del-header X-Forwarded-Host$`,
+			`(?m)^    option allbackups$`,
+			`(?m)^    server node1-live 10\.0\.0\.1:8000 backup track pages/node1 weight 2$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("%s: the configuration does not match %s:\n%s", balance, re, out)
 			}
 		}
-		if n := strings.Count(out, "server node"); n != 6 {
-			t.Errorf("%s: %d server lines, want 3 nodes in 2 backends", balance, n)
+		if n := strings.Count(out, "server node"); n != 9 {
+			t.Errorf("%s: %d server lines, want 3 nodes in 2 backends and 3 backups", balance, n)
 		}
 		cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 		if err := os.WriteFile(cfg, []byte(out), 0o600); err != nil {

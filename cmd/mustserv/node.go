@@ -102,13 +102,15 @@ func (n *node) placer() func(need int64) (string, bool) {
 
 // registerNode adds what a load balancer and the other nodes read to r.
 func registerNode(r *metrics.Registry, n *node, p *pace.Pacer) {
-	r.GaugeFunc(cluster.MetricReady, "1 while /readyz answers 200: started, index built, not draining, uplink budget not exhausted.",
+	r.GaugeFunc("mustserv_ready", "1 while /readyz answers 200: started, index built, not draining, uplink budget not exhausted.",
 		func() float64 { return boolGauge(n.Ready() == nil) })
+	r.GaugeFunc(cluster.MetricOpen, "1 while the node takes new streams that fit its uplink budget: started, index built, not draining (what peers place by).",
+		func() float64 { return boolGauge(n.state.Open() == nil) })
 	r.GaugeFunc("mustserv_draining", "1 while the node drains (SIGTERM or an admin): no new streams, running ones finish.",
 		func() float64 { return boolGauge(n.Draining()) })
 	r.GaugeFunc("mustserv_uplink_free_bits_per_second", "The uplink budget not reserved by active streams; -1 when unlimited.",
 		func() float64 { return float64(uplinkOf(p.Stats()).Free()) })
-	r.GaugeFunc("mustserv_peers_ready", "Peers whose last read /metrics said ready (placement sends streams only there).",
+	r.GaugeFunc("mustserv_peers_ready", "Peers whose last read /metrics said open for new streams (placement sends streams only there).",
 		func() float64 {
 			ready := 0
 			for _, p := range n.Peers() {

@@ -486,7 +486,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// the node still takes requests (balancers notice and stop sending);
 	// then the listener closes, running streams finish within the grace
 	// period, and whatever is left is cut.
-	nd.SetDraining(true)
+	nd.state.Stop()
 	grace := time.Duration(cfg.Server.ShutdownGrace)
 	if d := time.Duration(cfg.Cluster.DrainDelay); d > 0 {
 		log.Info("draining", "delay", d, "grace", grace)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 var (
 	ErrStarting   = errors.New("starting")
 	ErrDraining   = errors.New("draining: finishing running streams, taking no new ones")
+	ErrStopping   = errors.New("shutting down: finishing running streams, taking no new ones")
 	ErrIndexing   = errors.New("the index is being built: first scan not finished")
 	ErrUplinkFull = errors.New("uplink budget exhausted")
 )
@@ -71,6 +73,7 @@ func (u Uplink) Exhausted() bool {
 type State struct {
 	started  atomic.Bool
 	draining atomic.Bool
+	stopping atomic.Bool
 	indexed  atomic.Bool
 	// Indexed reports whether the index has what to serve (called until
 	// it first says so); nil: always.
@@ -82,18 +85,39 @@ type State struct {
 // Start marks the node as serving.
 func (s *State) Start() { s.started.Store(true) }
 
-// SetDraining turns draining on or off: while on, /readyz answers 503 so
-// that balancers send new work elsewhere, and running streams go on.
+// SetDraining turns an admin's draining on or off: while on, /readyz
+// answers 503 so that balancers send new work elsewhere, and running
+// streams go on.
 func (s *State) SetDraining(on bool) { s.draining.Store(on) }
 
-// Draining reports whether the node drains.
-func (s *State) Draining() bool { return s.draining.Load() }
+// Stop starts the drain of a shutdown (SIGTERM): like draining, but for
+// good — SetDraining(false) does not undo it.
+func (s *State) Stop() { s.stopping.Store(true) }
+
+// Draining reports whether the node drains, for an admin or a shutdown.
+func (s *State) Draining() bool { return s.draining.Load() || s.stopping.Load() }
 
 // Ready returns nil when the node takes new streams, else why not.
 func (s *State) Ready() error {
+	if err := s.Open(); err != nil {
+		return err
+	}
+	if s.Uplink != nil && s.Uplink().Exhausted() {
+		return ErrUplinkFull
+	}
+	return nil
+}
+
+// Open returns nil when the node takes new streams that fit its uplink
+// budget: started, index built, not draining. It is Ready without the
+// budget's guess at the next stream: what peers place streams by, each
+// knowing the stream's rate.
+func (s *State) Open() error {
 	switch {
 	case !s.started.Load():
 		return ErrStarting
+	case s.stopping.Load():
+		return ErrStopping
 	case s.draining.Load():
 		return ErrDraining
 	case !s.indexed.Load():
@@ -102,16 +126,13 @@ func (s *State) Ready() error {
 		}
 		s.indexed.Store(true)
 	}
-	if s.Uplink != nil && s.Uplink().Exhausted() {
-		return ErrUplinkFull
-	}
 	return nil
 }
 
 // Peer is what a node last read of a peer's /metrics.
 type Peer struct {
 	URL    string
-	Ready  bool // its /readyz would answer 200
+	Ready  bool // open for streams that fit its budget (State.Open)
 	Uplink Uplink
 	Seen   time.Time // of the last good read; zero: never
 	Err    string    // of the last read, "" when it succeeded
@@ -235,12 +256,18 @@ const (
 	MetricBudget   = "mustserv_uplink_budget_bits_per_second"
 	MetricReserved = "mustserv_uplink_reserved_bits_per_second"
 	MetricActive   = "mustserv_streams_active"
-	MetricReady    = "mustserv_ready"
+	MetricOpen     = "mustserv_open"
 )
 
-// ParseMetrics reads a node's uplink and readiness from its /metrics text.
+// maxMetric bounds the values ParseMetrics accepts (bit/s and counts).
+const maxMetric = 1 << 62
+
+// ParseMetrics reads a node's uplink and whether it is open for new
+// streams from its /metrics text. Values must be finite, not negative
+// and below 2^62: a peer's nonsense must not look like an unlimited
+// budget.
 func ParseMetrics(r io.Reader) (Uplink, bool, error) {
-	want := map[string]float64{MetricBudget: -1, MetricReserved: -1, MetricActive: -1, MetricReady: -1}
+	want := map[string]float64{MetricBudget: -1, MetricReserved: -1, MetricActive: -1, MetricOpen: -1}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
@@ -252,7 +279,7 @@ func ParseMetrics(r io.Reader) (Uplink, bool, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil || v < 0 {
+		if err != nil || math.IsNaN(v) || v < 0 || v > maxMetric {
 			return Uplink{}, false, fmt.Errorf("/metrics: %s: bad value %q", name, val)
 		}
 		want[name] = v
@@ -266,7 +293,7 @@ func ParseMetrics(r io.Reader) (Uplink, bool, error) {
 		}
 	}
 	u := Uplink{Budget: int64(want[MetricBudget]), Reserved: int64(want[MetricReserved]), Active: int(want[MetricActive])}
-	return u, want[MetricReady] == 1, nil
+	return u, want[MetricOpen] == 1, nil
 }
 
 // Peers returns what was last read of each peer.
@@ -285,7 +312,7 @@ func (c *Cluster) Peers() []Peer {
 // Redirected is how many streams Pick placed on a peer.
 func (c *Cluster) Redirected() int64 { return c.redirected.Load() }
 
-// Pick returns the URL of the ready peer with the most free uplink that
+// Pick returns the URL of the open peer with the most free uplink that
 // fits need (bits/s), read within the last three polls, and counts need
 // as reserved there until the next read; ok is false when no peer fits.
 // A peer without a budget fits everything and is preferred least loaded.
@@ -303,7 +330,7 @@ func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
 		u.Active += p.lentN
 		free := u.Free()
 		if free < 0 {
-			// Unlimited: rank by streams running, below any finite room.
+			// Unlimited: above any finite room, the fewest streams first.
 			free = 1<<62 - int64(u.Active)
 		} else if free < need {
 			continue

@@ -71,6 +71,18 @@ func TestStateReady(t *testing.T) {
 	check(nil)
 	u = Uplink{Budget: 10_000_000, Reserved: 10_000_000, Active: 2}
 	check(ErrUplinkFull)
+	if err := s.Open(); err != nil {
+		t.Errorf("Open() with the budget exhausted = %v, want nil (peers place by the stream's own rate)", err)
+	}
+	u = Uplink{Budget: 10_000_000}
+	// A shutdown's drain cannot be undone by an admin.
+	s.Stop()
+	check(ErrStopping)
+	s.SetDraining(false)
+	check(ErrStopping)
+	if !s.Draining() || s.Open() == nil {
+		t.Error("a stopping node is not draining or still open")
+	}
 }
 
 func metricsText(u Uplink, ready bool) string {
@@ -78,8 +90,8 @@ func metricsText(u Uplink, ready bool) string {
 	if ready {
 		r = 1
 	}
-	return fmt.Sprintf("# HELP mustserv_ready 1 when /readyz answers 200.\n# TYPE mustserv_ready gauge\n"+
-		"mustserv_ready %d\ngo_goroutines 12\n%s %d\n%s %d\n%s %d\nmustserv_other{x=\"y\"} 3\n",
+	return fmt.Sprintf("# HELP mustserv_open 1 when the node takes streams.\n# TYPE mustserv_open gauge\n"+
+		"mustserv_open %d\ngo_goroutines 12\n%s %d\n%s %d\n%s %d\nmustserv_other{x=\"y\"} 3\n",
 		r, MetricBudget, u.Budget, MetricReserved, u.Reserved, MetricActive, u.Active)
 }
 
@@ -97,17 +109,20 @@ func TestParseMetrics(t *testing.T) {
 	if _, _, err := ParseMetrics(strings.NewReader(bad)); err == nil {
 		t.Error("a bad value was accepted")
 	}
-	if _, _, err := ParseMetrics(strings.NewReader(metricsText(Uplink{Budget: 1}, false) + MetricReserved + " -5\n")); err == nil {
-		t.Error("a negative value was accepted")
+	for _, v := range []string{"-5", "NaN", "+Inf", "1e300"} {
+		if _, _, err := ParseMetrics(strings.NewReader(metricsText(Uplink{Budget: 1}, false) + MetricBudget + " " + v + "\n")); err == nil {
+			t.Errorf("a budget of %s was accepted", v)
+		}
 	}
 }
 
 func FuzzParseMetrics(f *testing.F) {
 	f.Add(metricsText(Uplink{Budget: 5, Reserved: 3, Active: 1}, true))
-	f.Add("mustserv_ready NaN\n")
+	f.Add("mustserv_open NaN\n")
+	f.Add(metricsText(Uplink{}, true) + MetricBudget + " +Inf\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		u, _, err := ParseMetrics(strings.NewReader(s))
-		if err == nil && (u.Budget < 0 || u.Reserved < 0 || u.Active < 0) {
+		if err == nil && (u.Budget < 0 || u.Reserved < 0 || u.Active < 0 || u.Budget > maxMetric) {
 			t.Errorf("negative uplink %+v from %q", u, s)
 		}
 	})
@@ -166,7 +181,7 @@ func TestPollAndPick(t *testing.T) {
 		}
 		got = append(got, map[string]string{a.URL: "a", b.URL: "b", "none": "-"}[u])
 	}
-	if s := strings.Join(got, ""); s != "bab--" && s != "bba--" {
+	if s := strings.Join(got, ""); s != "bba--" {
 		t.Errorf("picks %q, want b and a by free room, then none", s)
 	}
 	if c.Redirected() != 3 {

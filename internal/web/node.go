@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"mustserv/internal/auth"
@@ -60,18 +62,20 @@ func (s *Server) elsewhere(r *http.Request) func(need int64) string {
 	if q.Has(hopParam) {
 		return nil
 	}
+	secure := strings.HasPrefix(s.proxies.base(r), "https:")
 	return func(need int64) string {
-		base, ok := s.opts.Place(need)
-		if !ok {
-			return ""
-		}
 		q.Del(linkParam)
 		q.Set(hopParam, "1")
-		p := r.URL.EscapedPath()
 		if a, v := s.opts.Auth, viewerOf(r); a != nil && !v.open {
-			o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: time.Now().Add(placedLinkTTL)}
+			// A link for this one URL, never wider, longer or faster than
+			// what the request came with: a link's own limits, a
+			// session's end, the client's address.
+			exp := time.Now().Add(placedLinkTTL)
+			if v.via == "session" && v.session.Expires.Before(exp) {
+				exp = v.session.Expires
+			}
+			o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: exp}
 			if v.via == "link" {
-				// Never wider or longer than the link it replaces.
 				o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires}
 			}
 			tok, err := a.Link(v.Account, linkScope(r.URL.Path, q), o)
@@ -81,7 +85,13 @@ func (s *Server) elsewhere(r *http.Request) func(need int64) string {
 			}
 			q.Set(linkParam, tok)
 		}
-		return base + p + "?" + q.Encode()
+		base, ok := s.opts.Place(need)
+		if !ok || (secure && !strings.HasPrefix(base, "https:")) {
+			// No peer has room, or the only one would take the stream
+			// (and its link) from HTTPS to plain HTTP.
+			return ""
+		}
+		return base + r.URL.EscapedPath() + "?" + q.Encode()
 	}
 }
 
@@ -130,6 +140,13 @@ func (a *adminPages) handleDrain() http.Handler {
 		n := a.s.opts.Node
 		if n == nil {
 			writeError(w, r, a.s.opts.Logger, errNoAdmin)
+			return
+		}
+		if name := r.PostFormValue("node"); name != "" && name != n.Name() {
+			// Behind a balancer the form may reach another node than the
+			// page came from: drain none rather than the wrong one.
+			writeError(w, r, a.s.opts.Logger, &authError{http.StatusConflict,
+				fmt.Sprintf("this request reached node %q, not %q: open the node's own address to drain it", n.Name(), name)})
 			return
 		}
 		var on bool

@@ -1,7 +1,13 @@
 package web
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"mustserv/internal/auth"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +66,79 @@ func TestDrainForm(t *testing.T) {
 	}
 	if resp, _ := f.post(t, "/admin/drain", "drain=off", cookie); resp.StatusCode != http.StatusSeeOther || node.Draining() {
 		t.Errorf("drain=off: %s, draining %v", resp.Status, node.Draining())
+	}
+}
+
+// TestDrainFormOtherNode: a drain form that reached another node than the
+// page named (a balancer in between) drains nothing.
+func TestDrainFormOtherNode(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	node := f.web.opts.Node.(*fakeNode)
+	cookie := f.session(t, "root")
+	resp, body := f.post(t, "/admin/drain", "drain=on&node=node-b", cookie)
+	if resp.StatusCode != http.StatusConflict || node.Draining() || !strings.Contains(body, `"node-a"`) {
+		t.Errorf("drain of node-b sent to node-a: %s %q, draining %v; want 409 naming both and no drain", resp.Status, body, node.Draining())
+	}
+}
+
+// TestElsewhere: the URL a stream is placed at carries a link for exactly
+// that URL, never wider, longer or faster than the request's own link or
+// session; a placed request is not placed again; HTTPS is not placed on a
+// plain HTTP peer.
+func TestElsewhere(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	peer := "http://10.0.0.2:8000"
+	f.web.opts.Place = func(int64) (string, bool) { return peer, true }
+	now := time.Now()
+	linkExp := now.Add(time.Hour).Truncate(time.Second)
+	sessExp := now.Add(2 * time.Hour).Truncate(time.Second)
+	placed := func(v *viewer, target string, https bool) (*url.URL, auth.Claims, error) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		r.RemoteAddr = "192.0.2.7:5000"
+		if https {
+			r.TLS = &tls.ConnectionState{}
+		}
+		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+		el := f.web.elsewhere(r)
+		if el == nil {
+			return nil, auth.Claims{}, errors.New("no placement for this request")
+		}
+		loc := el(128_000)
+		if loc == "" {
+			return nil, auth.Claims{}, errors.New("not placed")
+		}
+		u, err := url.Parse(loc)
+		if err != nil || !strings.HasPrefix(loc, peer+"/stream/Music/a%20b.mp3?") || u.Query().Get("hop") != "1" {
+			t.Fatalf("placed at %q", loc)
+		}
+		q := u.Query()
+		_, c, err := f.svc.CheckLink(q.Get("t"), linkScope(u.Path, q), "192.0.2.7", now)
+		return u, c, err
+	}
+	// A link's limits carry over.
+	lv := &viewer{Account: f.user, via: "link", link: auth.Claims{Client: "192.0.2.7", Rate: 500_000, Expires: linkExp}}
+	u, c, err := placed(lv, "/stream/Music/a%20b.mp3?t=old&download=1", false)
+	if err != nil || c.Client != "192.0.2.7" || c.Rate != 500_000 || !c.Expires.Equal(linkExp) || u.Query().Get("download") != "1" {
+		t.Errorf("placed from a link: claims %+v, %v, query %q", c, err, u.RawQuery)
+	}
+	// A session's: bound to the client, ending with the session.
+	sv := &viewer{Account: f.user, via: "session", session: auth.Claims{Expires: sessExp}}
+	if _, c, err := placed(sv, "/stream/Music/a%20b.mp3", false); err != nil || c.Client != "192.0.2.7" || c.Expires.After(sessExp) {
+		t.Errorf("placed from a session: claims %+v, %v", c, err)
+	}
+	// The signed link is for that URL only.
+	u, _, _ = placed(sv, "/stream/Music/a%20b.mp3", false)
+	q := u.Query()
+	if _, _, err := f.svc.CheckLink(q.Get("t"), linkScope("/stream/Music/other.mp3", q), "192.0.2.7", now); err == nil {
+		t.Error("the placed link opens another file")
+	}
+	if _, _, err := placed(sv, "/stream/Music/a%20b.mp3?hop=1", false); err == nil {
+		t.Error("a placed request was placed again")
+	}
+	if _, _, err := placed(sv, "/stream/Music/a%20b.mp3", true); err == nil {
+		t.Error("an HTTPS request was placed on a plain HTTP peer")
 	}
 }
