@@ -96,11 +96,13 @@ type Storage struct {
 // itself and of the other nodes (docs/deploy.md). A single server leaves
 // it empty.
 type Cluster struct {
-	// Name names this node in logs, /metrics and the admin page; empty
+	// Name names this node on the admin page (and its drain form); empty
 	// means the host name.
 	Name string `toml:"name"`
 	// URL is where clients reach this node directly, past the balancer:
-	// where the other nodes send the streams they cannot take.
+	// where the other nodes send the streams they cannot take (their
+	// peers list it). Placement needs it, so that the node's own address
+	// is known not to be one of its peers.
 	URL string `toml:"url"`
 	// Peers are the other nodes' URLs (their own, not the balancer's).
 	Peers []string `toml:"peers"`
@@ -599,7 +601,7 @@ func (c Cluster) validate() error {
 		if err := check("cluster.peers", p); err != nil {
 			return err
 		}
-		if p == c.URL {
+		if strings.TrimSuffix(p, "/") == strings.TrimSuffix(c.URL, "/") {
 			return fmt.Errorf("cluster.peers lists this node's own url %q", p)
 		}
 	}

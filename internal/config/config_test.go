@@ -75,7 +75,7 @@ func TestParse(t *testing.T) {
 		{name: "bad duration", in: "[server]\nidle_timeout = \"soon\"\n", wantErr: "cfg.toml:2:"},
 		{name: "cluster url without scheme", in: "[cluster]\nurl = \"10.0.0.2:8000\"\n", wantErr: "cluster.url \"10.0.0.2:8000\": want a URL"},
 		{name: "cluster peer with a query", in: "[cluster]\npeers = [\"http://a:1/?x=1\"]\n", wantErr: "cluster.peers"},
-		{name: "cluster peer is itself", in: "[cluster]\nurl = \"http://a:1\"\npeers = [\"http://a:1\"]\n", wantErr: "own url"},
+		{name: "cluster peer is itself", in: "[cluster]\nurl = \"http://a:1\"\npeers = [\"http://a:1/\"]\n", wantErr: "own url"},
 		{name: "cluster placement alone", in: "[cluster]\nplacement = true\n", wantErr: "cluster.placement needs"},
 		{name: "cluster poll too short", in: "[cluster]\npoll = \"1ms\"\n", wantErr: "cluster.poll"},
 		{name: "state url not s3", in: "[auth]\nstate_url = \"http://a/state.db\"\n", wantErr: "auth.state_url"},
