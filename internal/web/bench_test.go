@@ -264,3 +264,29 @@ func TestAccessLogHeadAndCut(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogHealthChecks: a balancer's successful health checks are not
+// logged (one per second or two per node); a failing one is.
+func TestAccessLogHealthChecks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		path   string
+		status int
+		logged bool
+	}{
+		{"/healthz", http.StatusOK, false},
+		{"/readyz", http.StatusOK, false},
+		{"/readyz", http.StatusServiceUnavailable, true},
+		{"/x", http.StatusOK, true},
+	} {
+		for _, direct := range []bool{false, true} {
+			r := httptest.NewRequest("GET", tc.path, nil)
+			got := accessLines(t, direct, func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+			}, httptest.NewRecorder(), r)
+			if (got != "") != tc.logged {
+				t.Errorf("%s answered %d, direct=%v: logged %q, want logged %v", tc.path, tc.status, direct, got, tc.logged)
+			}
+		}
+	}
+}

@@ -242,6 +242,11 @@ func accessLog(next http.Handler, log *slog.Logger, p proxies, out io.Writer) ht
 		if lw.status == 0 {
 			lw.status = http.StatusOK
 		}
+		if lw.status == http.StatusOK && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+			// A balancer's health checks, every second or two per node
+			// and backend: only their failures are news.
+			return
+		}
 		if r.Method == http.MethodHead {
 			lw.bytes = 0 // net/http drops a HEAD response's body
 		}
