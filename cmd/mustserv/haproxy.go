@@ -94,8 +94,9 @@ func runHAProxyConfig(args []string, stdout, stderr io.Writer) error {
 
 // haproxyConfig writes the configuration: streams (/stream/) go to nodes
 // whose /readyz says 200 by algo; pages, the API and playlists to nodes
-// that are alive (/healthz), so that browsing goes on while the streams'
-// uplink is full or a node drains.
+// whose index is built (/readyz?for=pages), so that browsing goes on while
+// the streams' uplink is full or a node drains; when no node qualifies,
+// every live one (/healthz) answers for itself.
 func haproxyConfig(nodes []haproxyNode, algo, asked, listen string, inter time.Duration, fall, rise int) string {
 	var b strings.Builder
 	ms := inter.Milliseconds()
@@ -135,7 +136,7 @@ frontend mustserv
 # Streams: only nodes that take new ones (/readyz: index built, not
 # draining, uplink budget not exhausted). A node taken out keeps its
 # running streams. When none takes new ones, the live nodes (the backups,
-# which follow the pages backend's checks) answer for themselves: their
+# which follow the alive backend's checks) answer for themselves: their
 # own 503 with Retry-After, or a 307 to a peer with room, never HAProxy's
 # bare 503.
 backend streams
@@ -149,18 +150,34 @@ backend streams
 		fmt.Fprintf(&b, "    server node%d %s check weight %d%s\n", i+1, n.hostPort(), n.weight, tlsOpts(n))
 	}
 	for i, n := range nodes {
-		fmt.Fprintf(&b, "    server node%d-live %s backup track pages/node%d weight %d%s\n", i+1, n.hostPort(), i+1, n.weight, tlsOpts(n))
+		fmt.Fprintf(&b, "    server node%d-live %s backup track alive/node%d weight %d%s\n", i+1, n.hostPort(), i+1, n.weight, tlsOpts(n))
 	}
 	fmt.Fprintf(&b, `
-# Pages, the API and playlists: every node that is alive (/healthz).
+# Pages, the API and playlists: nodes whose index is built, draining or
+# full or not (/readyz?for=pages); while none is (a new cluster's first
+# scan), every live one.
 backend pages
     balance %s
-    option httpchk GET /healthz
+    option httpchk GET /readyz?for=pages
     http-check expect status 200
+    option allbackups
     default-server inter %dms fall %d rise %d
 `, algo, ms, fall, rise)
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "    server node%d %s check weight %d%s\n", i+1, n.hostPort(), n.weight, tlsOpts(n))
+	}
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "    server node%d-live %s backup track alive/node%d weight %d%s\n", i+1, n.hostPort(), i+1, n.weight, tlsOpts(n))
+	}
+	fmt.Fprintf(&b, `
+# No traffic: which nodes are alive at all (/healthz), for the backups above.
+backend alive
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server inter %dms fall %d rise %d
+`, ms, fall, rise)
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "    server node%d %s check%s\n", i+1, n.hostPort(), tlsOpts(n))
 	}
 	return b.String()
 }

@@ -27,21 +27,22 @@ func TestHAProxyConfig(t *testing.T) {
 		for _, re := range []string{
 			`(?m)^    bind 127\.0\.0\.1:9080$`,
 			`(?m)^backend streams\n    balance ` + want + `\n    option httpchk GET /readyz$`,
-			`(?m)^backend pages\n    balance ` + want + `\n    option httpchk GET /healthz$`,
+			`(?m)^backend pages\n    balance ` + want + `\n    option httpchk GET /readyz\?for=pages$`,
+			`(?m)^backend alive\n    option httpchk GET /healthz$`,
 			`(?m)^    server node1 10\.0\.0\.1:8000 check weight 2$`,
 			`(?m)^    server node2 \[fd00::2\]:8000 check weight 1$`,
 			`(?m)^    server node3 media\.example:8443 check weight 3 ssl verify required .* sni str\(media\.example\)`,
 			`(?m)^    use_backend streams if \{ path_beg /stream/ \}$`,
 			`(?m)^    http-request del-header X-Forwarded-Host$`,
 			`(?m)^    option allbackups$`,
-			`(?m)^    server node1-live 10\.0\.0\.1:8000 backup track pages/node1 weight 2$`,
+			`(?m)^    server node1-live 10\.0\.0\.1:8000 backup track alive/node1 weight 2$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("%s: the configuration does not match %s:\n%s", balance, re, out)
 			}
 		}
-		if n := strings.Count(out, "server node"); n != 9 {
-			t.Errorf("%s: %d server lines, want 3 nodes in 2 backends and 3 backups", balance, n)
+		if n := strings.Count(out, "server node"); n != 15 {
+			t.Errorf("%s: %d server lines, want 3 nodes and their backups in 2 backends, and 3 checked for life", balance, n)
 		}
 		cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 		if err := os.WriteFile(cfg, []byte(out), 0o600); err != nil {

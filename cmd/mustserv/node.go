@@ -75,6 +75,7 @@ func uplinkOf(st pace.Stats) cluster.Uplink {
 
 func (n *node) Name() string        { return n.name }
 func (n *node) Ready() error        { return n.state.Ready() }
+func (n *node) Serving() error      { return n.state.Serving() }
 func (n *node) Draining() bool      { return n.state.Draining() }
 func (n *node) SetDraining(on bool) { n.state.SetDraining(on) }
 

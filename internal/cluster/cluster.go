@@ -108,6 +108,28 @@ func (s *State) Ready() error {
 	return nil
 }
 
+// Serving returns nil once the node serves pages: started, with its index
+// built. Draining and a full uplink do not stop pages, the API and
+// playlists (a balancer's pages backend checks this).
+func (s *State) Serving() error {
+	if !s.started.Load() {
+		return ErrStarting
+	}
+	return s.indexedYet()
+}
+
+// indexedYet asks Indexed until it first says yes.
+func (s *State) indexedYet() error {
+	if s.indexed.Load() {
+		return nil
+	}
+	if s.Indexed != nil && !s.Indexed() {
+		return ErrIndexing
+	}
+	s.indexed.Store(true)
+	return nil
+}
+
 // Open returns nil when the node takes new streams that fit its uplink
 // budget: started, index built, not draining. It is Ready without the
 // budget's guess at the next stream: what peers place streams by, each
@@ -120,13 +142,8 @@ func (s *State) Open() error {
 		return ErrStopping
 	case s.draining.Load():
 		return ErrDraining
-	case !s.indexed.Load():
-		if s.Indexed != nil && !s.Indexed() {
-			return ErrIndexing
-		}
-		s.indexed.Store(true)
 	}
-	return nil
+	return s.indexedYet()
 }
 
 // Peer is what a node last read of a peer's /metrics.

@@ -52,8 +52,14 @@ func TestStateReady(t *testing.T) {
 		}
 	}
 	check(ErrStarting)
+	if err := s.Serving(); !errors.Is(err, ErrStarting) {
+		t.Errorf("Serving() before Start = %v", err)
+	}
 	s.Start()
 	check(ErrIndexing)
+	if err := s.Serving(); !errors.Is(err, ErrIndexing) {
+		t.Errorf("Serving() before the index = %v", err)
+	}
 	indexed.Store(true)
 	check(nil)
 	indexed.Store(false) // once loaded, the index stays loaded
@@ -64,6 +70,9 @@ func TestStateReady(t *testing.T) {
 	}
 	s.SetDraining(true)
 	check(ErrDraining)
+	if err := s.Serving(); err != nil {
+		t.Errorf("Serving() while draining = %v, want nil: pages go on", err)
+	}
 	if !s.Draining() {
 		t.Error("Draining() false while draining")
 	}

@@ -17,21 +17,30 @@ type Node interface {
 	Name() string
 	// Ready is nil while the node takes new streams, else why not.
 	Ready() error
+	// Serving is nil once the node serves pages (its index is built),
+	// draining or not.
+	Serving() error
 	Draining() bool
 	SetDraining(on bool)
 	// Peers are the other nodes as last read; nil without peers.
 	Peers() []cluster.Peer
 }
 
-// handleReadyz answers 200 while the node takes new work and 503 with the
-// reason while it starts, builds its index, drains or has no uplink left,
-// so that a load balancer sends new streams elsewhere.
+// handleReadyz answers 200 while the node takes new streams and 503 with
+// the reason while it starts, builds its index, drains or has no uplink
+// left, so that a load balancer sends new streams elsewhere. With
+// ?for=pages it answers for pages, the API and playlists: 200 once the
+// index is built, draining or not.
 func handleReadyz(n Node) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if n != nil {
-			if err := n.Ready(); err != nil {
+			ready := n.Ready
+			if r.URL.RawQuery != "" && r.URL.Query().Get("for") == "pages" {
+				ready = n.Serving
+			}
+			if err := ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				w.Write([]byte("not ready: " + err.Error() + "\n"))
 				return

@@ -149,6 +149,14 @@ func (n *fakeNode) Ready() error {
 	}
 	return n.err
 }
+func (n *fakeNode) Serving() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if errors.Is(n.err, cluster.ErrUplinkFull) {
+		return nil
+	}
+	return n.err
+}
 func (n *fakeNode) Draining() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.draining }
 func (n *fakeNode) SetDraining(on bool) {
 	n.mu.Lock()
@@ -182,6 +190,11 @@ func TestReadyz(t *testing.T) {
 		resp, body := get(t, tt.srv, "GET", "/readyz", nil)
 		if resp.StatusCode != tt.wantCode || body != tt.wantBody {
 			t.Errorf("%s: /readyz = %d %q; want %d %q", tt.name, resp.StatusCode, body, tt.wantCode, tt.wantBody)
+		}
+		// Pages are served with the uplink full, not while starting.
+		resp, body = get(t, tt.srv, "GET", "/readyz?for=pages", nil)
+		if want := tt.err == nil || errors.Is(tt.err, cluster.ErrUplinkFull); (resp.StatusCode == http.StatusOK) != want {
+			t.Errorf("%s: /readyz?for=pages = %d %q; want 200: %v", tt.name, resp.StatusCode, body, want)
 		}
 	}
 }
