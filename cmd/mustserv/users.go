@@ -39,7 +39,9 @@ func keyFileOf(cfg config.Config, dataDir string) string {
 // kept in step with the S3 object there (auth.Remote): read every second
 // until the service is closed, and written by every change, the
 // `mustserv user` commands' included. log is nil for those commands:
-// then what the replication has to say goes to stderr.
+// then what the replication has to say goes to stderr, and an object out
+// of reach is an error (auth.ServiceOptions.ReplicaStrict) rather than a
+// stale copy acted on.
 func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.Logger) (*auth.Service, error) {
 	if cfg.Auth.Mode == config.AuthNone {
 		return nil, nil
@@ -63,12 +65,15 @@ func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.
 		KeyOverlap: time.Duration(cfg.Auth.KeyOverlap),
 		Logger:     log,
 	}
+	var obj *s3.Object
 	if cfg.Auth.StateURL != "" {
 		u, err := url.Parse(cfg.Auth.StateURL) // validated by config
-		var obj *s3.Object
 		if err == nil {
 			// Empty keys: the AWS_ environment, as the s3 libraries.
-			obj, err = s3.OpenObject(u, s3.Options{AccessKey: cfg.Auth.StateAccessKey, SecretKey: cfg.Auth.StateSecretKey})
+			// A short timeout: every account change waits on this
+			// object (auth bounds a change at 10 s in all).
+			obj, err = s3.OpenObject(u, s3.Options{AccessKey: cfg.Auth.StateAccessKey, SecretKey: cfg.Auth.StateSecretKey,
+				Timeout: 5 * time.Second})
 		}
 		if err != nil {
 			store.Close()
@@ -77,11 +82,19 @@ func openAuth(ctx context.Context, cfg config.Config, dataDir string, log *slog.
 		opts.Replica, opts.ReplicaConflict, opts.ReplicaPoll = obj, s3.ErrPrecondition, time.Second
 		if opts.Logger == nil {
 			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			opts.ReplicaStrict = true
 		}
 	}
 	svc, err := auth.NewService(ctx, store, keys, opts)
 	if err != nil {
+		if obj != nil {
+			obj.Close()
+		}
 		store.Close()
+		if errors.Is(err, auth.ErrUnsynced) {
+			// The object's name, never a credential.
+			err = fmt.Errorf("auth.state_url %s: %w", obj, err)
+		}
 		return nil, err
 	}
 	return svc, nil

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"mustserv/internal/auth"
@@ -46,6 +47,13 @@ func (b *bucket) set(data []byte) {
 	b.data, b.etag = slices.Clone(data), fmt.Sprintf(`"v%d"`, b.n)
 }
 
+// remove deletes the object, as an operator would.
+func (b *bucket) remove() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.data, b.etag = nil, ""
+}
+
 // version returns the object's ETag.
 func (b *bucket) version() string {
 	b.mu.Lock()
@@ -54,7 +62,7 @@ func (b *bucket) version() string {
 }
 
 // remote is one node's link to a bucket: it counts the node's requests
-// and can fail or delay its next Put.
+// and can fail or delay its next Put, or all its requests.
 type remote struct {
 	b                            *bucket
 	heads, gets, puts, conflicts atomic.Int32
@@ -64,6 +72,34 @@ type remote struct {
 	blockHead                    bool   // Heads wait for their context to end
 	blocked                      chan struct{}
 	once                         sync.Once
+	down                         error         // returned by every request (S3 out of reach)
+	slow                         time.Duration // every request's answer takes this long
+}
+
+// set changes the remote's behaviour under its lock.
+func (r *remote) set(f func(r *remote)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r)
+}
+
+// answer waits for a request's answer as the remote is set to: an error
+// when S3 is down, or when ctx ends before a slow answer.
+func (r *remote) answer(ctx context.Context) error {
+	r.mu.Lock()
+	down, slow := r.down, r.slow
+	r.mu.Unlock()
+	if down != nil {
+		return down
+	}
+	if slow > 0 {
+		select {
+		case <-time.After(slow):
+		case <-ctx.Done():
+			return fmt.Errorf("fake S3: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 func (r *remote) Head(ctx context.Context) (string, error) {
@@ -76,6 +112,9 @@ func (r *remote) Head(ctx context.Context) (string, error) {
 		<-ctx.Done()
 		return "", ctx.Err()
 	}
+	if err := r.answer(ctx); err != nil {
+		return "", err
+	}
 	if etag := r.b.version(); etag != "" {
 		return etag, nil
 	}
@@ -84,6 +123,9 @@ func (r *remote) Head(ctx context.Context) (string, error) {
 
 func (r *remote) Get(ctx context.Context, limit int64) ([]byte, string, error) {
 	r.gets.Add(1)
+	if err := r.answer(ctx); err != nil {
+		return nil, "", err
+	}
 	r.b.mu.Lock()
 	defer r.b.mu.Unlock()
 	switch {
@@ -105,6 +147,9 @@ func (r *remote) Put(ctx context.Context, data []byte, ifMatch string) (string, 
 	}
 	if fail != nil {
 		return "", fail
+	}
+	if err := r.answer(ctx); err != nil {
+		return "", err
 	}
 	r.b.mu.Lock()
 	defer r.b.mu.Unlock()
@@ -141,6 +186,7 @@ type cluster struct {
 	t    *testing.T
 	keys string
 	b    *bucket
+	poll time.Duration // the nodes' ReplicaPoll, if not 0
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -174,7 +220,11 @@ func (c *cluster) start(dir string, r *remote) *node {
 		r = &remote{b: c.b}
 	}
 	n := &node{r: r, log: &logBuf{}, dir: dir}
-	n.Service = openService(c.t, dir, c.keys, opts(r, errPrecondition, n.log))
+	o := opts(r, errPrecondition, n.log)
+	if c.poll != 0 {
+		o.ReplicaPoll = c.poll
+	}
+	n.Service = openService(c.t, dir, c.keys, o)
 	return n
 }
 
@@ -270,6 +320,7 @@ func TestReplicaLogout(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	a, b := c.start("", nil), c.start("", nil)
+	a.add(t, "admin") // the last user is not deleted (TestReplicaLastUser)
 	bob := a.add(t, "bob")
 	tok, _, err := a.Login(t.Context(), "bob", "bob password", "192.0.2.1")
 	if err != nil {
@@ -306,7 +357,7 @@ func TestReplicaLogout(t *testing.T) {
 	if err := b.DeleteUser(t.Context(), bob.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a user deleted on B is gone on A", func() bool { return a.Count() == 0 })
+	eventually(t, "a user deleted on B is gone on A", func() bool { return slices.Equal(a.names(t), []string{"admin"}) })
 }
 
 // TestReplicaConflict: B writes between A's pull and A's push; A's push
@@ -482,20 +533,39 @@ func TestReplicaUsedNotPushed(t *testing.T) {
 // newerSnapshot returns a store of schema 99, with a user "mallory".
 func newerSnapshot(t *testing.T) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "newer.db")
+	return storeFile(t, `PRAGMA user_version = 99`, "mallory")
+}
+
+// storeFile returns the bytes of a store with users names, after query
+// (if not "") ran on it.
+func storeFile(t *testing.T, query string, names ...string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := auth.OpenStore(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddUser(t.Context(), "mallory", auth.Admin, nil, "x"); err != nil {
-		t.Fatal(err)
+	for _, name := range names {
+		if _, err := s.AddUser(t.Context(), name, auth.Admin, nil, "x"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.Close()
+	return sqliteFile(t, path, query)
+}
+
+// sqliteFile returns the bytes of the SQLite database at path (made if
+// need be), as one file, after query (if not "") ran on it.
+func sqliteFile(t *testing.T, path, query string) []byte {
+	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.Exec(`PRAGMA journal_mode = DELETE; PRAGMA user_version = 99`)
+	_, err = db.Exec(`PRAGMA journal_mode = DELETE`)
+	if err == nil && query != "" {
+		_, err = db.Exec(query)
+	}
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -678,4 +748,280 @@ func TestReplicaVersity(t *testing.T) {
 		_, _, _, err := b.Session(tok, time.Now())
 		return errors.Is(err, auth.ErrBadToken)
 	})
+}
+
+// TestReplicaRefusedSnapshots: an object that is not a whole store of a
+// known schema (empty, too short, an SQLite database of no MuStServ, a
+// truncated upload), or is a store without users while the node has
+// some, is refused: logged once per version, the node keeps its users,
+// and its changes fail rather than overwrite the object. A good object
+// put in its place is applied.
+func TestReplicaRefusedSnapshots(t *testing.T) {
+	t.Parallel()
+	good := storeFile(t, "", "first", "second")
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string // in the refusal
+	}{
+		{"empty", nil, "not an accounts store"},
+		{"header only", []byte("SQLite format 3\x00"), "not an accounts store"},
+		{"another database", sqliteFile(t, filepath.Join(t.TempDir(), "other.db"), `CREATE TABLE other (x)`), "no MuStServ schema"},
+		{"truncated", good[:len(good)/2], "truncated"},
+		{"no users", storeFile(t, ""), "no users"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t)
+			a := c.start("", nil)
+			a.add(t, "first")
+			refusals := func() int { return strings.Count(a.log.String(), "was not applied") }
+			c.b.set(tc.data)
+			bad := c.b.version()
+			eventually(t, "the refusal logged", func() bool { return refusals() == 1 })
+			a.polls(t, 3)
+			if n := refusals(); n != 1 || !strings.Contains(a.log.String(), tc.want) {
+				t.Errorf("the refusal logged %d times, want once, saying %q:\n%s", n, tc.want, a.log)
+			}
+			if names := a.names(t); !slices.Equal(names, []string{"first"}) {
+				t.Errorf("users after the refusal: %v, want [first]", names)
+			}
+			if _, err := a.AddUser(t.Context(), "never", "a password", auth.User, nil); err == nil {
+				t.Error("a change over a refused object was accepted")
+			}
+			if v := c.b.version(); v != bad {
+				t.Error("the refused object was overwritten")
+			}
+			// The same bytes again are a new version, refused and
+			// logged once more.
+			c.b.set(tc.data)
+			eventually(t, "the new version's refusal logged", func() bool { return refusals() == 2 })
+			// A good object put back by an operator is applied.
+			c.b.set(good)
+			eventually(t, "the good object applied", func() bool { return slices.Equal(a.names(t), []string{"first", "second"}) })
+			if _, err := a.AddUser(t.Context(), "third", "a password", auth.User, nil); err != nil {
+				t.Errorf("a change over the good object: %v", err)
+			}
+		})
+	}
+}
+
+// TestReplicaSlowWrite: when S3 answers each request in 6 s, a change
+// gives up with ErrBusy after 10 s in all, and so does a change that
+// waits for it, rather than holding the caller (and every other change)
+// for minutes; the change given up is not kept.
+func TestReplicaSlowWrite(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t)
+		c.poll = time.Hour // every request is the changes'
+		a := c.start("", nil)
+		a.add(t, "first")
+		a.r.set(func(r *remote) { r.slow = 6 * time.Second }) // a pull and a push: 12 s
+		start := time.Now()
+		if _, err := a.AddUser(t.Context(), "lost", "a password", auth.User, nil); !errors.Is(err, auth.ErrBusy) {
+			t.Fatalf("a change over a slow S3: %v after %s, want ErrBusy", err, time.Since(start))
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("a change over a slow S3 failed after %s, want 10 s", d)
+		}
+		start = time.Now()
+		var wg sync.WaitGroup
+		for _, name := range []string{"lost1", "lost2"} {
+			wg.Go(func() {
+				if _, err := a.AddUser(t.Context(), name, "a password", auth.User, nil); !errors.Is(err, auth.ErrBusy) {
+					t.Errorf("%s: %v, want ErrBusy", name, err)
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("%s failed after %s, want at most 10 s", name, d)
+				}
+			})
+		}
+		wg.Wait()
+		a.r.set(func(r *remote) { r.slow = 0 })
+		a.add(t, "second")
+		if names := a.names(t); !slices.Equal(names, []string{"first", "second"}) {
+			t.Errorf("users: %v, want [first second]", names)
+		}
+	})
+}
+
+// TestReplicaSlowStart: a node whose S3 does not answer starts within
+// 5 s with its own copy, and adopts the object once S3 answers.
+func TestReplicaSlowStart(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t)
+		c.poll = time.Minute
+		c.b.set(storeFile(t, "", "first"))
+		r := &remote{b: c.b, slow: time.Hour}
+		start := time.Now()
+		n := c.start("", r)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the node started after %s, want at most 5 s", d)
+		}
+		if n.Count() != 0 || !strings.Contains(n.log.String(), "keeps its own copy") {
+			t.Errorf("%d users, log:\n%s\nwant its own copy (none), and that said", n.Count(), n.log)
+		}
+		r.set(func(r *remote) { r.slow = 0 })
+		time.Sleep(90 * time.Second) // a poll
+		if names := n.names(t); !slices.Equal(names, []string{"first"}) {
+			t.Errorf("users after a poll: %v, want [first]", names)
+		}
+	})
+}
+
+// TestReplicaLogoutOffline: a logout while S3 is out of reach fails, but
+// ends the session on the node at once, through reloads; once S3 is
+// back the node writes it, and the other nodes end it too.
+func TestReplicaLogoutOffline(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b := c.start("", nil), c.start("", nil)
+	a.add(t, "bob")
+	tok, _, err := a.Login(t.Context(), "bob", "bob password", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the session valid on B", func() bool { _, _, _, err := b.Session(tok, time.Now()); return err == nil })
+	_, claims, _, err := a.Session(tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("dial tcp 192.0.2.1:443: connection refused")
+	a.r.set(func(r *remote) { r.down = down })
+	if err := a.Logout(t.Context(), claims); !errors.Is(err, down) {
+		t.Errorf("a logout while S3 is down: %v, want its error", err)
+	}
+	if _, _, _, err := a.Session(tok, time.Now()); !errors.Is(err, auth.ErrBadToken) {
+		t.Fatalf("the session on the node it was ended on: %v, want ErrBadToken", err)
+	}
+	// Another process (`mustserv user`) changes the store: the node
+	// reloads it, and the session stays ended.
+	st, err := auth.OpenStore(t.Context(), filepath.Join(a.dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := st.AddUser(t.Context(), "carol", auth.User, nil, "x")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A reloads its store", func() bool { _, ok := a.Account(carol.ID); return ok })
+	if _, _, _, err := a.Session(tok, time.Now()); !errors.Is(err, auth.ErrBadToken) {
+		t.Errorf("the session after a reload: %v, want ErrBadToken", err)
+	}
+	a.polls(t, 3)
+	a.r.set(func(r *remote) { r.down = nil })
+	eventually(t, "the logout reaches B", func() bool {
+		_, _, _, err := b.Session(tok, time.Now())
+		return errors.Is(err, auth.ErrBadToken)
+	})
+	if _, _, _, err := a.Session(tok, time.Now()); !errors.Is(err, auth.ErrBadToken) {
+		t.Errorf("the session on A once written: %v, want ErrBadToken", err)
+	}
+	if !strings.Contains(a.log.String(), "now ended on every node") {
+		t.Errorf("A did not log that the logout was written:\n%s", a.log)
+	}
+}
+
+// TestReplicaStrict: with ReplicaStrict (`mustserv user`), an object out
+// of reach is NewService's error, not a stale copy; reading writes no
+// object, a change creates it.
+func TestReplicaStrict(t *testing.T) {
+	t.Parallel()
+	strict := func(c *cluster, dir string, r *remote) (*auth.Service, error) {
+		store, err := auth.OpenStore(t.Context(), filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kf, err := auth.OpenKeyFile(c.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opts(r, errPrecondition, &logBuf{})
+		o.ReplicaStrict = true
+		s, err := auth.NewService(t.Context(), store, kf, o)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, nil
+	}
+	t.Run("out of reach", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t)
+		down := errors.New("dial tcp 192.0.2.1:443: connection refused")
+		_, err := strict(c, t.TempDir(), &remote{b: c.b, down: down})
+		if !errors.Is(err, auth.ErrUnsynced) || !errors.Is(err, down) {
+			t.Errorf("NewService over an S3 out of reach: %v, want ErrUnsynced and the cause", err)
+		}
+	})
+	t.Run("read then write", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t)
+		dir := t.TempDir() // a store made before replication was configured
+		s := openService(t, dir, c.keys, opts(nil, nil, &logBuf{}))
+		if _, err := s.AddUser(t.Context(), "alice", "a password", auth.Admin, nil); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		r := &remote{b: c.b}
+		s, err := strict(c, dir, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if users, err := s.Users(t.Context()); err != nil || len(users) != 1 {
+			t.Errorf("users: %v, %v; want alice", users, err)
+		}
+		(&node{Service: s, r: r}).polls(t, 3)
+		if c.b.version() != "" {
+			t.Fatal("reading the accounts wrote the object")
+		}
+		if _, err := s.AddUser(t.Context(), "bob", "a password", auth.User, nil); err != nil {
+			t.Fatal(err)
+		}
+		if names := c.start("", nil).names(t); !slices.Equal(names, []string{"alice", "bob"}) {
+			t.Errorf("another node's users: %v, want [alice bob]", names)
+		}
+	})
+}
+
+// TestReplicaLastUser: the last user of shared accounts is not deleted:
+// the other nodes would refuse an object without users.
+func TestReplicaLastUser(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("", nil)
+	first, second := a.add(t, "first"), a.add(t, "second")
+	if err := a.DeleteUser(t.Context(), second.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteUser(t.Context(), first.ID); !errors.Is(err, auth.ErrLastUser) {
+		t.Errorf("deleting the last user: %v, want ErrLastUser", err)
+	}
+	if err := a.DeleteUser(t.Context(), second.ID); !errors.Is(err, auth.ErrNoUser) {
+		t.Errorf("deleting no one: %v, want ErrNoUser", err)
+	}
+	if names := c.start("", nil).names(t); !slices.Equal(names, []string{"first"}) {
+		t.Errorf("another node's users: %v, want [first]", names)
+	}
+}
+
+// TestReplicaRefusedThenDeleted: a refused object that an operator
+// deletes is written again by a node with accounts.
+func TestReplicaRefusedThenDeleted(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("", nil)
+	a.add(t, "first")
+	c.b.set(nil)
+	eventually(t, "the refusal logged", func() bool { return strings.Contains(a.log.String(), "was not applied") })
+	c.b.remove()
+	eventually(t, "the object written again", func() bool { return c.b.version() != "" })
+	if names := c.start("", nil).names(t); !slices.Equal(names, []string{"first"}) {
+		t.Errorf("another node's users: %v, want [first]", names)
+	}
+	a.add(t, "second")
 }

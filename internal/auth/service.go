@@ -32,6 +32,10 @@ type Service struct {
 	accounts map[string]Account // by ID
 	revoked  map[string]time.Time
 	setup    string // the setup token while there are no users
+	// pending are revocations (logouts) the Replica's object has not
+	// taken (it was out of reach): kept in revoked by every reload until
+	// a push carries them (replica.go), oldest first.
+	pending []revocation
 
 	setupMu  sync.Mutex // one Setup at a time: the token makes one admin
 	reloadMu sync.Mutex // one reload at a time: an older read never replaces a newer
@@ -65,6 +69,12 @@ type ServiceOptions struct {
 	Replica         Remote
 	ReplicaConflict error
 	ReplicaPoll     time.Duration
+	// ReplicaStrict is for a command run once (`mustserv user`) rather
+	// than a server: NewService fails (ErrUnsynced) when it cannot bring
+	// the store up to Replica, instead of going on with a copy that may
+	// be stale, and the object is created (seeded with the store's
+	// accounts) only by a change, never by reading.
+	ReplicaStrict bool
 	// Logger receives what the replication does on its own (nil: none).
 	Logger *slog.Logger
 }
@@ -96,7 +106,8 @@ const (
 	limiterKeys  = 10_000
 )
 
-// NewService builds the Service of store and keys.
+// NewService builds the Service of store and keys. On an error the
+// caller still owns (and closes) store and opts.Replica.
 func NewService(ctx context.Context, store *Store, keys *KeyFile, opts ServiceOptions) (*Service, error) {
 	s := &Service{
 		store: store, keys: keys, pw: NewPasswords(opts.Passwords), opts: opts,
@@ -139,6 +150,12 @@ func (s *Service) reload(ctx context.Context) error {
 	s.check.done(time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
+	for _, p := range s.pending {
+		if !p.until.Before(now) {
+			revoked[p.id] = p.until
+		}
+	}
 	s.accounts, s.revoked = m, revoked
 	switch {
 	case len(m) > 0:
@@ -281,9 +298,24 @@ func (s *Service) SetAccess(ctx context.Context, id string, role Role, libraries
 }
 
 // DeleteUser deletes a user, with the user's API keys; the user's
-// sessions and links stop working at once.
+// sessions and links stop working at once. With a Replica the last user
+// is not deleted (ErrLastUser): the other nodes refuse an object without
+// users, which is how an empty or truncated upload shows.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
-	if err := s.write(ctx, func(ctx context.Context) error { return s.store.DeleteUser(ctx, id) }); err != nil {
+	err := s.write(ctx, func(ctx context.Context) error {
+		if s.replica != nil {
+			if n, err := s.store.Count(ctx); err != nil {
+				return err
+			} else if n == 1 {
+				if _, _, err := s.store.ByID(ctx, id); err != nil {
+					return err
+				}
+				return ErrLastUser
+			}
+		}
+		return s.store.DeleteUser(ctx, id)
+	})
+	if err != nil {
 		return err
 	}
 	return s.reload(ctx)
@@ -383,15 +415,24 @@ func (s *Service) Logout(ctx context.Context, c Claims) error {
 	return s.revoke(ctx, c)
 }
 
+// revoke ends the session c.ID until c.Expires. With a Replica out of
+// reach the session still ends on this node at once, as it did before
+// replication, and reaches the other nodes with the next push that does
+// (replica.go): the error says the other nodes do not know yet.
 func (s *Service) revoke(ctx context.Context, c Claims) error {
-	if err := s.write(ctx, func(ctx context.Context) error { return s.store.Revoke(ctx, c.ID, c.Expires) }); err != nil {
+	err := s.write(ctx, func(ctx context.Context) error { return s.store.Revoke(ctx, c.ID, c.Expires) })
+	if err != nil && s.replica == nil {
 		return err
 	}
 	s.reloadMu.Lock() // a reload that read the store before the revocation must not drop it
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.addPending(c.ID, c.Expires)
+		return fmt.Errorf("auth: the session is ended on this node only, the others follow once the shared accounts store takes it: %w", err)
+	}
 	s.revoked[c.ID] = c.Expires
-	s.mu.Unlock()
 	return nil
 }
 

@@ -324,6 +324,45 @@ func TestLogout(t *testing.T) {
 	checkSession(t, again, "the other session after a restart", stays, alice)
 }
 
+// TestPendingBounded: the revocations kept for a later push (a logout
+// while the shared accounts store is out of reach) are at most
+// maxPending, the oldest dropped; one ID is kept once; the expired are
+// forgotten; a reload keeps them in the revoked sessions.
+func TestPendingBounded(t *testing.T) {
+	t.Parallel()
+	s := newService(t, t.TempDir(), testOptions)
+	until := time.Now().Add(time.Hour)
+	s.mu.Lock()
+	for i := range maxPending {
+		s.addPending(fmt.Sprint(i), until)
+	}
+	s.addPending("0", until) // again: now the newest
+	s.addPending("new", until)
+	s.addPending("expired", time.Now().Add(-time.Second))
+	s.mu.Unlock()
+	var ids []string
+	for _, p := range s.pendingRevocations() {
+		ids = append(ids, p.id)
+	}
+	// "1" and "2" dropped for "new" and "expired", which has expired.
+	if len(ids) != maxPending-1 || ids[0] != "3" || ids[len(ids)-2] != "0" || ids[len(ids)-1] != "new" {
+		t.Errorf("%d pending, from %v to %v; want %d, from 3 to [0 new]",
+			len(ids), ids[:min(2, len(ids))], ids[max(0, len(ids)-2):], maxPending-1)
+	}
+	if err := s.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.RLock()
+	_, first := s.revoked["3"]
+	_, last := s.revoked["new"]
+	_, dropped := s.revoked["1"]
+	_, expired := s.revoked["expired"]
+	s.mu.RUnlock()
+	if !first || !last || dropped || expired {
+		t.Errorf("revoked after a reload: 3 %v, new %v, 1 %v, expired %v; want true, true, false, false", first, last, dropped, expired)
+	}
+}
+
 func TestEndSessions(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -650,4 +689,23 @@ func TestNodeTokens(t *testing.T) {
 	if err := a.CheckNode(link, now); err == nil {
 		t.Error("a link is a node token")
 	}
+}
+
+// FuzzCheckHeader: the snapshot check never panics, and accepts only what
+// starts with SQLite's header and a MuStServ schema version.
+func FuzzCheckHeader(f *testing.F) {
+	good := make([]byte, 4096)
+	copy(good, "SQLite format 3\x00")
+	good[16], good[17] = 0x10, 0x00 // 4096-byte pages
+	good[31] = 1                    // one page
+	good[63] = 1                    // user_version 1
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte("SQLite format 3\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := checkHeader(data)
+		if err == nil && (len(data) < 100 || string(data[:16]) != "SQLite format 3\x00" || data[60]|data[61]|data[62]|data[63] == 0) {
+			t.Errorf("accepted %d bytes that are no MuStServ store", len(data))
+		}
+	})
 }

@@ -43,6 +43,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
+	case errors.Is(err, auth.ErrLastUser):
+		return http.StatusConflict
 	case errors.Is(err, library.ErrBadPath), errors.Is(err, fs.ErrInvalid), errors.Is(err, errBadRequest), errors.As(err, &qe):
 		return http.StatusBadRequest
 	case errors.Is(err, storage.ErrTimeout):
