@@ -183,7 +183,7 @@ secret_key = %q
 // has every node up.
 func (c *testCluster) balancer(t *testing.T, balance string, weights ...int) (*haproxy.Proxy, string) {
 	t.Helper()
-	port := freeLoopbackPort(t)
+	port := testenv.FreePort(t)
 	args := []string{"haproxy-config", "--balance", balance, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--check-interval", checkInterval.String(), "--fall", "1", "--rise", "1"}
 	for i, nd := range c.nodes {
@@ -286,18 +286,16 @@ func (c *testCluster) drain(t *testing.T, nd *clusterNode, v string) {
 // sessions returns each node's total sessions in backend b of p.
 func sessions(t *testing.T, p *haproxy.Proxy, b string, n int) []int {
 	t.Helper()
-	s, err := p.Servers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int, n)
-	for i := range out {
-		out[i] = s[fmt.Sprintf("%s/node%d", b, i+1)].Total
-	}
-	return out
+	return perNode(t, p, b, n, func(s haproxy.Server) int { return s.Total })
 }
 
+// current returns each node's open sessions in backend b of p.
 func current(t *testing.T, p *haproxy.Proxy, b string, n int) []int {
+	t.Helper()
+	return perNode(t, p, b, n, func(s haproxy.Server) int { return s.Current })
+}
+
+func perNode(t *testing.T, p *haproxy.Proxy, b string, n int, field func(haproxy.Server) int) []int {
 	t.Helper()
 	s, err := p.Servers()
 	if err != nil {
@@ -305,7 +303,7 @@ func current(t *testing.T, p *haproxy.Proxy, b string, n int) []int {
 	}
 	out := make([]int, n)
 	for i := range out {
-		out[i] = s[fmt.Sprintf("%s/node%d", b, i+1)].Current
+		out[i] = field(s[fmt.Sprintf("%s/node%d", b, i+1)])
 	}
 	return out
 }

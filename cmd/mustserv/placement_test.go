@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -14,19 +13,8 @@ import (
 	"time"
 
 	"mustserv/internal/auth"
+	"mustserv/internal/testenv"
 )
-
-// freeLoopbackPort returns a port nothing listens on at the moment: the
-// node's own URL must be in its configuration before it starts.
-func freeLoopbackPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestPlacement: two nodes share the signing key and accounts; node A's
 // uplink budget holds one stream. While it runs, A's /readyz says why it
@@ -46,7 +34,7 @@ func TestPlacement(t *testing.T) {
 	shared := t.TempDir()
 	authConf := "[auth]\nkey_file = " + tomlString(filepath.Join(shared, "signing.keys")) +
 		"\nstate_file = " + tomlString(filepath.Join(shared, "state.db")) + "\n"
-	pa, pb := freeLoopbackPort(t), freeLoopbackPort(t)
+	pa, pb := testenv.FreePort(t), testenv.FreePort(t)
 	ua, ub := fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
 	nodeConf := func(name, self, peer string, uplink int64) string {
 		return writeConfig(t, authConf+fmt.Sprintf("[server]\nlisten = %q\n[pace]\nuplink = %q\nunknown_rate = \"64kbit\"\n"+

@@ -7,6 +7,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,4 +65,18 @@ func goBins() []string {
 		dirs = append(dirs, filepath.Join(home, "go", "bin"))
 	}
 	return dirs
+}
+
+// FreePort returns a loopback TCP port that nothing listened on a moment
+// ago, for a server whose address must be written into its configuration
+// before it starts (another process may take it in between: rare, and the
+// server then fails to start, loudly).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -3,7 +3,6 @@ package haproxy_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -83,7 +82,7 @@ backend media
 func TestBalanceAndChecks(t *testing.T) {
 	t.Parallel()
 	a, b := newBackend(t, "a"), newBackend(t, "b")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	p := haproxy.Start(t, config(port, a, b))
 	p.WaitStatus(t, "media", "a", "UP", limit)
 	p.WaitStatus(t, "media", "b", "UP", limit)
@@ -153,7 +152,7 @@ func TestBalanceAndChecks(t *testing.T) {
 func TestRuntime(t *testing.T) {
 	t.Parallel()
 	a, b := newBackend(t, "a"), newBackend(t, "b")
-	p := haproxy.Start(t, config(freePort(t), a, b))
+	p := haproxy.Start(t, config(testenv.FreePort(t), a, b))
 	if out, err := p.Runtime("disable server media/b"); err != nil || strings.TrimSpace(out) != "" {
 		t.Fatalf("disable server: %q, %v", out, err)
 	}
@@ -234,16 +233,4 @@ func get(t *testing.T, client *http.Client, url string) string {
 		t.Fatalf("GET %s: %s %q, %v", url, resp.Status, body, err)
 	}
 	return string(body)
-}
-
-// freePort returns a loopback port that was free a moment ago, for
-// haproxy to listen on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
