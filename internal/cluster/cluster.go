@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,11 +154,33 @@ type Peer struct {
 	Uplink Uplink
 	Seen   time.Time // of the last good read; zero: never
 	Err    string    // of the last read, "" when it succeeded
-	// lent is what this node sent the peer (bits/s) since the last read,
-	// so that the streams it redirects meanwhile spread.
-	lent  int64
-	lentN int // streams sent since the last read
+	// lent is what this node sent the peer lately: counted as reserved
+	// there for lentFor, read or not (a redirected player may take a
+	// moment to arrive), so that the streams it redirects spread.
+	lent []loan
 }
+
+// loan is one stream sent to a peer.
+type loan struct {
+	at   time.Time
+	need int64
+}
+
+// lentOn sums p's loans younger than d at now, dropping the others.
+func (p *Peer) lentOn(now time.Time, d time.Duration) (need int64, n int) {
+	keep := p.lent[:0]
+	for _, l := range p.lent {
+		if now.Sub(l.at) < d {
+			keep = append(keep, l)
+			need += l.need
+		}
+	}
+	p.lent = keep
+	return need, len(keep)
+}
+
+// maxLoans bounds a peer's loans: past it, the oldest is forgotten.
+const maxLoans = 10_000
 
 // Options configure a Cluster.
 type Options struct {
@@ -232,7 +255,7 @@ func (c *Cluster) Poll(ctx context.Context) {
 			if p.Err != "" {
 				c.opts.Logger.Info("peer readable again", "peer", p.URL)
 			}
-			p.Uplink, p.Ready, p.Seen, p.Err, p.lent, p.lentN = u, ready, time.Now(), "", 0, 0
+			p.Uplink, p.Ready, p.Seen, p.Err = u, ready, time.Now(), ""
 		})
 	}
 	wg.Wait()
@@ -317,50 +340,77 @@ func ParseMetrics(r io.Reader) (Uplink, bool, error) {
 func (c *Cluster) Peers() []Peer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	out := make([]Peer, len(c.peers))
-	copy(out, c.peers)
-	for i := range out {
-		out[i].Uplink.Reserved += out[i].lent
-		out[i].Uplink.Active += out[i].lentN
+	for i := range c.peers {
+		need, n := c.peers[i].lentOn(now, c.lentFor())
+		out[i] = c.peers[i]
+		out[i].lent = nil
+		out[i].Uplink.Reserved += need
+		out[i].Uplink.Active += n
 	}
 	return out
 }
 
+// lentFor is how long a stream sent to a peer counts there: two polls,
+// at least 2 s.
+func (c *Cluster) lentFor() time.Duration { return max(2*c.opts.Poll, 2*time.Second) }
+
 // Redirected is how many streams Pick placed on a peer.
 func (c *Cluster) Redirected() int64 { return c.redirected.Load() }
 
-// Pick returns the URL of the open peer with the most free uplink that
-// fits need (bits/s), read within the last three polls, and counts need
-// as reserved there until the next read; ok is false when no peer fits.
-// A peer without a budget fits everything and is preferred least loaded.
+// Pick returns the URL of an open peer read within the last three polls
+// whose free uplink fits need (bits/s), and counts need as reserved there
+// for a while (lentFor); ok is false when no peer fits. Of two peers that
+// fit, the one with more room; of more, the roomier of two taken at
+// random ("two choices"): nodes that know nothing of each other's picks
+// then do not all send a surge to the same peer. A peer without a budget
+// fits everything, ranked above any finite room, fewest streams first.
 func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	best, bestFree := -1, int64(0)
+	type fit struct {
+		i    int
+		free int64
+	}
+	var fits []fit
 	for i := range c.peers {
 		p := &c.peers[i]
 		if !p.Ready || p.Seen.IsZero() || now.Sub(p.Seen) > 3*c.opts.Poll {
 			continue
 		}
+		lent, n := p.lentOn(now, c.lentFor())
 		u := p.Uplink
-		u.Reserved += p.lent
-		u.Active += p.lentN
+		u.Reserved += lent
+		u.Active += n
 		free := u.Free()
 		if free < 0 {
-			// Unlimited: above any finite room, the fewest streams first.
 			free = 1<<62 - int64(u.Active)
 		} else if free < need {
 			continue
 		}
-		if best < 0 || free > bestFree {
-			best, bestFree = i, free
-		}
+		fits = append(fits, fit{i, free})
 	}
-	if best < 0 {
+	if len(fits) == 0 {
 		return "", false
 	}
-	c.peers[best].lent += need
-	c.peers[best].lentN++
+	if len(fits) > 2 {
+		a := rand.IntN(len(fits))
+		b := rand.IntN(len(fits) - 1)
+		if b >= a {
+			b++
+		}
+		fits = []fit{fits[a], fits[b]}
+	}
+	best := fits[0]
+	if len(fits) == 2 && fits[1].free > best.free {
+		best = fits[1]
+	}
+	p := &c.peers[best.i]
+	if len(p.lent) >= maxLoans {
+		p.lent = p.lent[1:]
+	}
+	p.lent = append(p.lent, loan{at: now, need: need})
 	c.redirected.Add(1)
-	return c.peers[best].URL, true
+	return p.URL, true
 }

@@ -196,11 +196,16 @@ func TestPollAndPick(t *testing.T) {
 	if c.Redirected() != 3 {
 		t.Errorf("Redirected() = %d, want 3", c.Redirected())
 	}
-	// A new read forgets what was lent; a peer that is not ready is skipped.
+	// What was lent still counts after a read (the players may not have
+	// arrived yet), and is forgotten two seconds later; a peer that is
+	// not open is skipped.
 	rb.Store(false)
 	c.Poll(t.Context())
-	if u, ok := c.Pick(2_000_000, time.Now()); !ok || u != a.URL {
-		t.Errorf("with b not ready, picked %q, %v; want a", u, ok)
+	if u, ok := c.Pick(2_000_000, time.Now()); ok {
+		t.Errorf("picked %q right after a read, with what was lent still counted", u)
+	}
+	if u, ok := c.Pick(2_000_000, time.Now().Add(2500*time.Millisecond)); !ok || u != a.URL {
+		t.Errorf("with b not open and the loans over, picked %q, %v; want a", u, ok)
 	}
 	// Stale reads are not trusted.
 	if _, ok := c.Pick(1, time.Now().Add(10*time.Second)); ok {
@@ -254,5 +259,33 @@ func TestRunStops(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// TestPickSpreadsASurge: nodes that each place a stream at the same moment,
+// knowing nothing of each other's picks, do not all pick the same one of
+// several equally roomy peers.
+func TestPickSpreadsASurge(t *testing.T) {
+	t.Parallel()
+	var r atomic.Bool
+	r.Store(true)
+	var urls []string
+	for range 4 {
+		var u atomic.Pointer[Uplink]
+		u.Store(&Uplink{Budget: 100_000_000})
+		urls = append(urls, peer(t, "", &u, &r).URL)
+	}
+	picked := map[string]int{}
+	for range 40 { // 40 nodes, one stream each
+		c := New(Options{Peers: urls, Poll: time.Second})
+		c.Poll(t.Context())
+		u, ok := c.Pick(1_000_000, time.Now())
+		if !ok {
+			t.Fatal("no pick among roomy peers")
+		}
+		picked[u]++
+	}
+	if len(picked) < 3 {
+		t.Errorf("40 nodes' picks landed on %d of 4 equal peers: %v", len(picked), picked)
 	}
 }
