@@ -97,6 +97,7 @@ func (b *logBuffer) waitRequests(t testing.TB, what string, match func(accessLin
 // accessLine is one "msg=request" line of the server's log.
 type accessLine struct {
 	Method, Path, Range string
+	Client              string // as the server saw it, after trusted proxies
 	Status              int
 	Bytes               int64
 }
@@ -111,7 +112,7 @@ func parseAccessLog(text string) []accessLine {
 		}
 		status, _ := strconv.Atoi(kv["status"])
 		n, _ := strconv.ParseInt(kv["bytes"], 10, 64)
-		out = append(out, accessLine{Method: kv["method"], Path: kv["path"], Range: kv["range"], Status: status, Bytes: n})
+		out = append(out, accessLine{Method: kv["method"], Path: kv["path"], Range: kv["range"], Client: kv["client"], Status: status, Bytes: n})
 	}
 	return out
 }

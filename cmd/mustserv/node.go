@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"mustserv/internal/auth"
@@ -66,6 +67,15 @@ func newNode(cfg config.Config, p *pace.Pacer, idx *index.Index, s *scan.Scanner
 		n.peers = cluster.New(o)
 	}
 	return n
+}
+
+// directURL is web.Options.Direct: the node's own URL with cluster.direct
+// on, else "".
+func directURL(c config.Cluster) string {
+	if !c.Direct {
+		return ""
+	}
+	return strings.TrimSuffix(c.URL, "/")
 }
 
 // uplinkOf is the pacer's budget in the cluster's units (bit/s).

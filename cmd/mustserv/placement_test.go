@@ -14,6 +14,7 @@ import (
 
 	"mustserv/internal/auth"
 	"mustserv/internal/testenv"
+	"mustserv/internal/testenv/haproxy"
 )
 
 // TestPlacement: two nodes share the signing key and accounts; node A's
@@ -149,5 +150,96 @@ func TestPlacement(t *testing.T) {
 	other := strings.Replace(loc.String(), f.name, "other.mp3", 1)
 	if resp := stream(other); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("the placed link for another file: %s, want 403", resp.Status)
+	}
+}
+
+// TestDirect: with cluster.direct on, a stream through HAProxy (from
+// haproxy-config) is answered 307 to the node's own URL with a signed link
+// for that file, which the player follows without its cookie: the bytes
+// are the file's and come from the node, not through the balancer; pages
+// and playlists still come through the balancer.
+func TestDirect(t *testing.T) {
+	t.Parallel()
+	testenv.NeedTool(t, "haproxy")
+	dir := filepath.Join(t.TempDir(), "Music")
+	files := []pacedFile{{name: "tone.mp3", args: cbrMP3Args(20)}}
+	makePacedFiles(t, dir, files)
+	src := readFile(t, filepath.Join(dir, files[0].name))
+	port := testenv.FreePort(t)
+	self := fmt.Sprintf("http://127.0.0.1:%d", port)
+	shared := t.TempDir()
+	conf := writeConfig(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\ntrusted_proxies = [\"127.0.0.1\"]\n"+
+		"[auth]\nkey_file = %q\nstate_file = %q\n[cluster]\nurl = %q\ndirect = true\n",
+		port, filepath.Join(shared, "signing.keys"), filepath.Join(shared, "state.db"), self))
+	if _, _, err := runCmd(t, "user", "add", "ann", "--config", conf, "--library", "Music",
+		"--password-file", passwordFile(t, "ann's password")); err != nil {
+		t.Fatal(err)
+	}
+	s := startRun(t, nil, "--auth", "--config", conf, dir)
+	lbPort := testenv.FreePort(t)
+	cfg, _, err := runCmd(t, "haproxy-config", "--node", self, "--listen", fmt.Sprintf("127.0.0.1:%d", lbPort), "--check-interval", "500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := haproxy.Start(t, cfg)
+	p.WaitStatus(t, "streams", "node1", "UP", 10*time.Second)
+	p.WaitStatus(t, "pages", "node1", "UP", 10*time.Second)
+	lb := fmt.Sprintf("http://127.0.0.1:%d", lbPort)
+
+	cookie, code := login(t, lb, "ann", "ann's password")
+	if cookie == "" {
+		t.Fatalf("login through the balancer: %d", code)
+	}
+	resp, body := get(t, lb+"/playlist/Music.m3u8", "Cookie", "mustserv_session="+cookie)
+	links := parseM3U(t, body)
+	if resp.StatusCode != http.StatusOK || len(links) != 1 || !strings.HasPrefix(links[0], lb+"/") {
+		t.Fatalf("playlist through the balancer: %s %q", resp.Status, links)
+	}
+	req, _ := http.NewRequest(http.MethodGet, links[0], nil)
+	req.Header.Set("Range", "bytes=100-")
+	first, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close()
+	loc := first.Header.Get("Location")
+	if first.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, self+"/stream/Music/tone.mp3?") {
+		t.Fatalf("a stream through the balancer: %s to %q, want 307 to the node", first.Status, loc)
+	}
+	if u, err := url.Parse(loc); err == nil {
+		noteSecret(u.Query().Get("t"))
+	}
+	req, _ = http.NewRequest(http.MethodGet, loc, nil)
+	req.Header.Set("Range", "bytes=100-")
+	direct, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Body.Close()
+	got := make([]byte, 64<<10)
+	if _, err := io.ReadFull(direct.Body, got); direct.StatusCode != http.StatusPartialContent || err != nil {
+		t.Fatalf("the node's own URL: %s %v", direct.Status, err)
+	}
+	if !bytes.Equal(got, src[100:100+len(got)]) {
+		t.Error("the direct stream's bytes are not the file's")
+	}
+	direct.Body.Close()
+	// The balancer carried the redirect (the player's address is the
+	// balancer's X-Forwarded-For), the node the stream (from the player
+	// itself: here both are 127.0.0.1).
+	lines := s.Stderr.waitRequests(t, "the stream's two access lines", func(l accessLine) bool {
+		return strings.HasPrefix(l.Path, "/stream/") && l.Status == http.StatusPartialContent
+	})
+	var redirects int
+	for _, l := range s.requests() {
+		if strings.HasPrefix(l.Path, "/stream/") && l.Status == http.StatusTemporaryRedirect {
+			redirects++
+		}
+	}
+	if len(lines) != 1 || redirects != 1 {
+		t.Errorf("the node logged %d streams and %d redirects, want one of each", len(lines), redirects)
+	}
+	if s, err := p.Servers(); err != nil || s["streams/node1"].Total != 1 {
+		t.Errorf("the balancer's streams backend: %+v %v, want one session (the redirect)", s["streams/node1"], err)
 	}
 }

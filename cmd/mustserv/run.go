@@ -413,6 +413,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:         log,
 		Node:           nd,
 		Place:          nd.placer(),
+		Direct:         directURL(cfg.Cluster),
 		TrustedProxies: trusted,
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,

@@ -109,6 +109,11 @@ type Cluster struct {
 	// Placement redirects (307) a new stream that this node's uplink
 	// budget cannot take to the peer with the most free uplink.
 	Placement bool `toml:"placement"`
+	// Direct redirects (307) every stream request that came through a
+	// trusted proxy (the balancer) to this node's own URL, so that the
+	// stream's bytes go from the node to the player, not through the
+	// balancer, which then carries one small request per stream.
+	Direct bool `toml:"direct"`
 	// Poll is how often the peers' free uplink is read.
 	Poll Duration `toml:"poll"`
 	// DrainDelay is how long after SIGTERM /readyz answers 503 while the
@@ -245,6 +250,7 @@ func Default() Config {
 			URL:        "",
 			Peers:      []string{},
 			Placement:  false,
+			Direct:     false,
 			Poll:       Duration(time.Second),
 			DrainDelay: 0,
 		},
@@ -613,6 +619,9 @@ func (c Cluster) validate() error {
 	}
 	if c.Placement && (c.URL == "" || len(c.Peers) == 0) {
 		return errors.New("cluster.placement needs cluster.url (this node's address) and cluster.peers")
+	}
+	if c.Direct && c.URL == "" {
+		return errors.New("cluster.direct needs cluster.url (this node's address, which players are sent to)")
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func TestExampleMentionsEveryKey(t *testing.T) {
 		"listen", "data_dir", "trusted_proxies", "read_header_timeout", "idle_timeout",
 		"write_stall", "shutdown_grace", "max_header_bytes", "level", "access",
 		"[[library]]", "name", "path", "dotfiles",
-		"[cluster]", "url", "peers", "placement", "poll", "drain_delay",
+		"[cluster]", "url", "peers", "placement", "direct", "poll", "drain_delay",
 		"[pace]", "enabled", "factor", "burst", "window", "uplink", "per_client", "unknown_rate", "on_full", "[library.pace]",
 	} {
 		if !bytes.Contains(Example(), []byte(key)) {
@@ -77,6 +77,7 @@ func TestParse(t *testing.T) {
 		{name: "cluster peer with a query", in: "[cluster]\npeers = [\"http://a:1/?x=1\"]\n", wantErr: "cluster.peers"},
 		{name: "cluster peer is itself", in: "[cluster]\nurl = \"http://a:1\"\npeers = [\"http://a:1/\"]\n", wantErr: "own url"},
 		{name: "cluster placement alone", in: "[cluster]\nplacement = true\n", wantErr: "cluster.placement needs"},
+		{name: "cluster direct alone", in: "[cluster]\ndirect = true\n", wantErr: "cluster.direct needs"},
 		{name: "cluster poll too short", in: "[cluster]\npoll = \"1ms\"\n", wantErr: "cluster.poll"},
 		{name: "state url not s3", in: "[auth]\nstate_url = \"http://a/state.db\"\n", wantErr: "auth.state_url"},
 		{name: "state url a folder", in: "[auth]\nstate_url = \"s3://b/dir/\"\n", wantErr: "auth.state_url"},

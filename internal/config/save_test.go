@@ -66,7 +66,7 @@ func everything() Config {
 		},
 		TLS: TLS{Cert: "/etc/ssl/cert\twith tab.pem", Key: "/etc/ssl/ключ.pem", HSTS: true},
 		Cluster: Cluster{Name: "node \"b\"", URL: "http://10.0.0.2:8000", Peers: []string{"http://10.0.0.1:8000", "https://[fd00::3]:8443/"},
-			Placement: true, Poll: Duration(2500 * time.Millisecond), DrainDelay: Duration(4 * time.Second)},
+			Placement: true, Direct: true, Poll: Duration(2500 * time.Millisecond), DrainDelay: Duration(4 * time.Second)},
 		Libraries: []Library{
 			{Name: "Music", Path: "/srv/music", Dotfiles: true},
 			{Name: "Films ☃", Path: "/srv/films", Pace: &PaceOverride{Enabled: &off, Factor: &factor, Burst: &burst, UnknownRate: &rate}},

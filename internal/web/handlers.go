@@ -43,6 +43,9 @@ type streamHandler struct {
 	// elsewhere, if not nil, says where a stream the uplink budget cannot
 	// take goes instead (Server.elsewhere).
 	elsewhere func(*http.Request) func(need int64) string
+	// direct, if not nil, says where a stream that came through the
+	// balancer goes so that its bytes skip it (Server.direct); "" here.
+	direct func(*http.Request) string
 }
 
 func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +69,13 @@ func (h *streamHandler) serve(w http.ResponseWriter, r *http.Request, vpath stri
 	}
 	if h.redirect(w, r, vpath) {
 		return
+	}
+	if h.direct != nil {
+		if loc := h.direct(r); loc != "" {
+			w.Header().Set("Cache-Control", "private, no-store")
+			http.Redirect(w, r, loc, http.StatusTemporaryRedirect)
+			return
+		}
 	}
 	if h.cache != nil {
 		if e := h.cache.Get(vpath); e != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -71,37 +72,73 @@ func (s *Server) elsewhere(r *http.Request) func(need int64) string {
 	if q.Has(hopParam) {
 		return nil
 	}
-	secure := strings.HasPrefix(s.proxies.base(r), "https:")
 	return func(need int64) string {
-		q.Del(linkParam)
 		q.Set(hopParam, "1")
-		if a, v := s.opts.Auth, viewerOf(r); a != nil && !v.open {
-			// A link for this one URL, never wider, longer or faster than
-			// what the request came with: a link's own limits, a
-			// session's end, the client's address.
-			exp := time.Now().Add(placedLinkTTL)
-			if v.via == "session" && v.session.Expires.Before(exp) {
-				exp = v.session.Expires
-			}
-			o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: exp}
-			if v.via == "link" {
-				o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires}
-			}
-			tok, err := a.Link(v.Account, linkScope(r.URL.Path, q), o)
-			if err != nil {
-				s.opts.Logger.Warn("placement: cannot sign the stream's link", "err", err)
-				return ""
-			}
-			q.Set(linkParam, tok)
+		rest, ok := s.sendOn(r, q)
+		if !ok {
+			return ""
 		}
 		base, ok := s.opts.Place(need)
-		if !ok || (secure && !strings.HasPrefix(base, "https:")) {
+		if !ok || !s.sameScheme(r, base) {
 			// No peer has room, or the only one would take the stream
 			// (and its link) from HTTPS to plain HTTP.
 			return ""
 		}
-		return base + r.URL.EscapedPath() + "?" + q.Encode()
+		return base + rest
 	}
+}
+
+// direct returns where a stream request that came through the balancer
+// (a trusted proxy) goes so that its bytes skip the balancer: this node's
+// own URL (Options.Direct) with a signed link; "" serves it here. A
+// request made to the node directly is never sent on again, so nothing
+// loops; if this node is full then, placement may still move it.
+func (s *Server) direct(r *http.Request) string {
+	if s.opts.Direct == "" || r.Method != http.MethodGet || r.Header.Get("X-Forwarded-For") == "" ||
+		!s.proxies.trusted(remoteAddr(r)) || !s.sameScheme(r, s.opts.Direct) {
+		return ""
+	}
+	rest, ok := s.sendOn(r, r.URL.Query())
+	if !ok {
+		return ""
+	}
+	return s.opts.Direct + rest
+}
+
+// sameScheme reports whether sending r to base keeps it on HTTPS if it
+// came by HTTPS.
+func (s *Server) sameScheme(r *http.Request, base string) bool {
+	return !strings.HasPrefix(s.proxies.base(r), "https:") || strings.HasPrefix(base, "https:")
+}
+
+// sendOn returns r's path and query q for another host: with a fresh
+// signed link for exactly that URL (the request's cookie or API key does
+// not follow it), never wider, longer or faster than what the request
+// came with — a link's own limits, a session's end, the client's
+// address. ok is false when the link cannot be signed.
+func (s *Server) sendOn(r *http.Request, q url.Values) (rest string, ok bool) {
+	q.Del(linkParam)
+	if a, v := s.opts.Auth, viewerOf(r); a != nil && !v.open {
+		exp := time.Now().Add(placedLinkTTL)
+		if v.via == "session" && v.session.Expires.Before(exp) {
+			exp = v.session.Expires
+		}
+		o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: exp}
+		if v.via == "link" {
+			o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires}
+		}
+		tok, err := a.Link(v.Account, linkScope(r.URL.Path, q), o)
+		if err != nil {
+			s.opts.Logger.Warn("cannot sign the link of a stream sent to another node", "err", err)
+			return "", false
+		}
+		q.Set(linkParam, tok)
+	}
+	rest = r.URL.EscapedPath()
+	if len(q) > 0 {
+		rest += "?" + q.Encode()
+	}
+	return rest, true
 }
 
 // nodeView is the admin overview's node section.

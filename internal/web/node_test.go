@@ -7,6 +7,7 @@ import (
 	"mustserv/internal/auth"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -140,5 +141,47 @@ func TestElsewhere(t *testing.T) {
 	}
 	if _, _, err := placed(sv, "/stream/Music/a%20b.mp3", true); err == nil {
 		t.Error("an HTTPS request was placed on a plain HTTP peer")
+	}
+}
+
+// TestDirect: a stream request that came through a trusted proxy is sent
+// to the node's own URL with a link for exactly it; one made to the node
+// directly, a HEAD, or one from HTTPS to a plain HTTP node is served here.
+func TestDirect(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	self := "http://10.0.0.1:8000"
+	f.web.opts.Direct = self
+	f.web.proxies = proxies{netip.MustParsePrefix("127.0.0.1/32")}
+	sv := &viewer{Account: f.user, via: "session", session: auth.Claims{Expires: time.Now().Add(time.Hour)}}
+	req := func(method, from, xff string, https bool) *http.Request {
+		r := httptest.NewRequest(method, "/stream/Music/a%20b.mp3?download=1", nil)
+		r.RemoteAddr = from + ":5000"
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		if https {
+			r.Header.Set("X-Forwarded-Proto", "https")
+		}
+		return r.WithContext(context.WithValue(r.Context(), viewerKey{}, sv))
+	}
+	loc := f.web.direct(req(http.MethodGet, "127.0.0.1", "192.0.2.7", false))
+	u, err := url.Parse(loc)
+	if err != nil || !strings.HasPrefix(loc, self+"/stream/Music/a%20b.mp3?") || u.Query().Get("download") != "1" || u.Query().Has("hop") {
+		t.Fatalf("through the balancer: sent to %q", loc)
+	}
+	q := u.Query()
+	if _, c, err := f.svc.CheckLink(q.Get("t"), linkScope(u.Path, q), "192.0.2.7", time.Now()); err != nil || c.Client != "192.0.2.7" {
+		t.Errorf("the link of a direct stream: %+v %v; want it bound to the player's address", c, err)
+	}
+	for name, r := range map[string]*http.Request{
+		"direct to the node":    req(http.MethodGet, "192.0.2.7", "", false),
+		"untrusted proxy":       req(http.MethodGet, "192.0.2.8", "192.0.2.7", false),
+		"HEAD":                  req(http.MethodHead, "127.0.0.1", "192.0.2.7", false),
+		"HTTPS to a plain node": req(http.MethodGet, "127.0.0.1", "192.0.2.7", true),
+	} {
+		if loc := f.web.direct(r); loc != "" {
+			t.Errorf("%s: sent to %q, want served here", name, loc)
+		}
 	}
 }

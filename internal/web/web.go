@@ -40,6 +40,10 @@ type Options struct {
 	// bit/s goes to when this node's uplink budget cannot take it: the
 	// stream is answered 307 there instead of 503 (cluster.Cluster.Pick).
 	Place func(need int64) (string, bool)
+	// Direct, if not empty, is this node's own URL: every stream request
+	// that came through a trusted proxy is answered 307 there (with a
+	// signed link), so that its bytes skip the balancer.
+	Direct string
 	// TrustedProxies may set X-Forwarded-For, -Proto and -Host.
 	TrustedProxies []netip.Prefix
 	// AccessLog logs one line per request at level info.
@@ -125,7 +129,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), links: links{covers: opts.Covers != nil}}
 	s.pages = newPages(opts.Index, opts.Scanner, s.links, opts.Logger)
 	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger, index: opts.Index,
-		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload, elsewhere: s.elsewhere}
+		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload, elsewhere: s.elsewhere, direct: s.direct}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	var h http.Handler = s.shortcut(mux)
