@@ -64,6 +64,7 @@ type clusterNode struct {
 type clusterOptions struct {
 	Uplink    func(i int) string
 	Placement bool
+	Direct    bool // cluster.direct
 }
 
 func newCluster(t *testing.T, n int, files []pacedFile, o clusterOptions) *testCluster {
@@ -96,7 +97,7 @@ func newCluster(t *testing.T, n int, files []pacedFile, o clusterOptions) *testC
 		if o.Uplink != nil {
 			uplink = o.Uplink(i)
 		}
-		nd.conf = c.config(t, nd, uplink, o.Placement)
+		nd.conf = c.config(t, nd, uplink, o)
 	}
 	// The admin, made before any node starts (with node1's data folder):
 	// the command writes the accounts object, which every node then
@@ -129,7 +130,7 @@ func newCluster(t *testing.T, n int, files []pacedFile, o clusterOptions) *testC
 
 // config writes a node's configuration: its address, the bucket, the
 // shared key and accounts, the balancer (the test's side) trusted.
-func (c *testCluster) config(t *testing.T, nd *clusterNode, uplink string, placement bool) string {
+func (c *testCluster) config(t *testing.T, nd *clusterNode, uplink string, o clusterOptions) string {
 	t.Helper()
 	var peers []string
 	for _, o := range c.nodes {
@@ -166,6 +167,7 @@ peers = [%s]
 poll = "500ms"
 drain_delay = "2s"
 placement = %v
+direct = %v
 
 [[library]]
 name = "Music"
@@ -174,7 +176,7 @@ access_key = %q
 secret_key = %q
 `, nd.ns.Addr.String()+":"+nodePort, t.TempDir(), c.net.Host.String(),
 		filepath.Join(c.shared, "signing.keys"), c.v.URL("media", "mustserv/state.db"), c.v.AccessKey, c.v.SecretKey, uplink,
-		nd.name, nd.url, strings.Join(peers, ", "), placement,
+		nd.name, nd.url, strings.Join(peers, ", "), o.Placement, o.Direct,
 		c.v.URL("media", "music"), c.v.AccessKey, c.v.SecretKey))
 }
 

@@ -501,10 +501,11 @@ func TestPacedAccessLog(t *testing.T) {
 		// Once a request made after these headers is in the log, every
 		// line written before it is too (the log is batched, in order).
 		// The stream's body is still being paced: no line yet.
-		probeURL := s.URL + "/healthz?after=whole"
+		// (Not /healthz: a successful health check is not logged.)
+		probeURL := s.URL + "/after-whole"
 		get(t, probeURL)
 		text := s.Stderr.waitFor(t, 20*time.Second, "the access line of "+probeURL, func(text string) bool {
-			return len(requestLines(text, "/healthz", http.StatusOK)) > 0
+			return len(requestLines(text, "/after-whole", http.StatusNotFound)) > 0
 		})
 		if l := requestLines(text, path, http.StatusOK); len(l) > 0 {
 			t.Errorf("access line written while the body was being paced: %v", l)

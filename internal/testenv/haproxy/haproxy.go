@@ -62,6 +62,8 @@ type Server struct {
 	Current, Total int
 	// Weight is its effective weight.
 	Weight int
+	// BytesOut is what it sent the clients through haproxy (bout).
+	BytesOut int
 	// LastChange is how long ago its status last changed (lastchg,
 	// whole seconds), or 0 when haproxy does not say.
 	LastChange time.Duration
@@ -224,7 +226,7 @@ func parseStat(out string) (map[string]Server, error) {
 	for i, name := range strings.Split(strings.TrimPrefix(head, "# "), ",") {
 		col[name] = i
 	}
-	for _, name := range []string{"pxname", "svname", "type", "status", "scur", "stot", "weight", "lastchg"} {
+	for _, name := range []string{"pxname", "svname", "type", "status", "scur", "stot", "weight", "lastchg", "bout"} {
 		if _, ok := col[name]; !ok {
 			return nil, fmt.Errorf("haproxy show stat: no column %s in %q", name, head)
 		}
@@ -253,7 +255,7 @@ func parseStat(out string) (map[string]Server, error) {
 		for _, f := range []struct {
 			name string
 			to   *int
-		}{{"scur", &s.Current}, {"stot", &s.Total}, {"weight", &s.Weight}} {
+		}{{"scur", &s.Current}, {"stot", &s.Total}, {"weight", &s.Weight}, {"bout", &s.BytesOut}} {
 			if *f.to, err = atoi(field(f.name)); err != nil {
 				return nil, fmt.Errorf("haproxy show stat: %s of %s/%s: %w", f.name, s.Backend, s.Name, err)
 			}

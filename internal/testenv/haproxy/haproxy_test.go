@@ -114,8 +114,14 @@ func TestBalanceAndChecks(t *testing.T) {
 		"media/a": {Backend: "media", Name: "a", Total: int(a.served.Load()), Weight: 1},
 		"media/b": {Backend: "media", Name: "b", Total: int(b.served.Load()), Weight: 1},
 	}
-	if diff := cmp.Diff(want, servers, cmpopts.IgnoreFields(haproxy.Server{}, "Status", "LastChange")); diff != "" {
+	if diff := cmp.Diff(want, servers, cmpopts.IgnoreFields(haproxy.Server{}, "Status", "LastChange", "BytesOut")); diff != "" {
 		t.Errorf("Servers after %d requests (-want +got):\n%s", n, diff)
+	}
+	for key, s := range servers {
+		// Each answer is a status line, headers and a one-letter body.
+		if per := s.BytesOut / max(s.Total, 1); per < 40 || per > 400 {
+			t.Errorf("%s sent %d bytes in %d answers", key, s.BytesOut, s.Total)
+		}
 	}
 
 	a.health.Store(http.StatusServiceUnavailable)
