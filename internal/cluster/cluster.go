@@ -154,11 +154,15 @@ type Peer struct {
 	Uplink Uplink
 	Seen   time.Time // of the last good read; zero: never
 	Err    string    // of the last read, "" when it succeeded
-	// lent is what this node sent the peer lately: counted as reserved
-	// there for lentFor, read or not (a redirected player may take a
-	// moment to arrive), so that the streams it redirects spread.
+	// lent is what this node sent the peer lately, counted as reserved
+	// there so that the streams it redirects spread: until a read that
+	// began loanArrive after it (the player has arrived and is in that
+	// read), at most lentFor.
 	lent []loan
 }
+
+// loanArrive is how long a redirected player is given to reach the peer.
+const loanArrive = 500 * time.Millisecond
 
 // loan is one stream sent to a peer.
 type loan struct {
@@ -241,6 +245,7 @@ func (c *Cluster) Poll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := range c.peers {
 		wg.Go(func() {
+			sent := time.Now()
 			u, ready, err := c.read(ctx, c.peers[i].URL)
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -256,6 +261,15 @@ func (c *Cluster) Poll(ctx context.Context) {
 				c.opts.Logger.Info("peer readable again", "peer", p.URL)
 			}
 			p.Uplink, p.Ready, p.Seen, p.Err = u, ready, time.Now(), ""
+			// Streams sent well before the read are in what it says;
+			// the last moment's players may not have arrived yet.
+			keep := p.lent[:0]
+			for _, l := range p.lent {
+				if l.at.After(sent.Add(-loanArrive)) {
+					keep = append(keep, l)
+				}
+			}
+			p.lent = keep
 		})
 	}
 	wg.Wait()

@@ -207,6 +207,17 @@ func TestPollAndPick(t *testing.T) {
 	if u, ok := c.Pick(2_000_000, time.Now().Add(2500*time.Millisecond)); !ok || u != a.URL {
 		t.Errorf("with b not open and the loans over, picked %q, %v; want a", u, ok)
 	}
+	// A read clears the loans made well before it: those players are in
+	// what it says.
+	c2 := New(Options{Peers: []string{a.URL}, Poll: time.Second, Token: func(time.Time) (string, error) { return "tok", nil }})
+	c2.Poll(t.Context())
+	if u, ok := c2.Pick(1_000_000, time.Now().Add(-time.Second)); !ok || u != a.URL {
+		t.Fatalf("a loan a second old: picked %q, %v", u, ok)
+	}
+	c2.Poll(t.Context())
+	if ps := c2.Peers(); ps[0].Uplink.Reserved != ua.Load().Reserved {
+		t.Errorf("after a read, a's reserved %d counts a loan made before it (read %d)", ps[0].Uplink.Reserved, ua.Load().Reserved)
+	}
 	// Stale reads are not trusted.
 	if _, ok := c.Pick(1, time.Now().Add(10*time.Second)); ok {
 		t.Error("picked a peer read 10 polls ago")
