@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -78,6 +79,21 @@ func directURL(c config.Cluster) string {
 	return strings.TrimSuffix(c.URL, "/")
 }
 
+// mediaOrigins are the origins the pages' player may be redirected to
+// for a stream (placement, direct): this node's and its peers'.
+func mediaOrigins(c config.Cluster) []string {
+	if !c.Placement && !c.Direct {
+		return nil
+	}
+	var out []string
+	for _, raw := range append([]string{c.URL}, c.Peers...) {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
+}
+
 // uplinkOf is the pacer's budget in the cluster's units (bit/s).
 func uplinkOf(st pace.Stats) cluster.Uplink {
 	return cluster.Uplink{Budget: st.Uplink * 8, Reserved: st.Reserved * 8, Active: st.Active}
@@ -104,11 +120,13 @@ func (n *node) run(ctx context.Context) {
 }
 
 // placer is web.Options.Place: nil unless placement is on.
-func (n *node) placer() func(need int64) (string, bool) {
+func (n *node) placer() func(need int64, accept func(string) bool) (string, bool) {
 	if !n.place || n.peers == nil {
 		return nil
 	}
-	return func(need int64) (string, bool) { return n.peers.Pick(need, time.Now()) }
+	return func(need int64, accept func(string) bool) (string, bool) {
+		return n.peers.Pick(need, time.Now(), accept)
+	}
 }
 
 // registerNode adds what a load balancer and the other nodes read to r.

@@ -195,6 +195,11 @@ func TestDirect(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(links) != 1 || !strings.HasPrefix(links[0], lb+"/") {
 		t.Fatalf("playlist through the balancer: %s %q", resp.Status, links)
 	}
+	// The web UI's player may follow the redirect: the page allows the
+	// node as a media source.
+	if resp, _ := get(t, lb+"/", "Cookie", "mustserv_session="+cookie); !strings.Contains(resp.Header.Get("Content-Security-Policy"), "media-src 'self' "+self) {
+		t.Errorf("a page through the balancer does not let its player stream from the node: %q", resp.Header.Get("Content-Security-Policy"))
+	}
 	req, _ := http.NewRequest(http.MethodGet, links[0], nil)
 	req.Header.Set("Range", "bytes=100-")
 	first, err := noRedirect.Do(req)

@@ -414,6 +414,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Node:           nd,
 		Place:          nd.placer(),
 		Direct:         directURL(cfg.Cluster),
+		MediaOrigins:   mediaOrigins(cfg.Cluster),
 		TrustedProxies: trusted,
 		AccessLog:      cfg.Log.Access,
 		AccessLogTo:    logw,

@@ -374,13 +374,14 @@ func (c *Cluster) lentFor() time.Duration { return max(2*c.opts.Poll, 2*time.Sec
 func (c *Cluster) Redirected() int64 { return c.redirected.Load() }
 
 // Pick returns the URL of an open peer read within the last three polls
-// whose free uplink fits need (bits/s), and counts need as reserved there
-// for a while (lentFor); ok is false when no peer fits. Of two peers that
-// fit, the one with more room; of more, the roomier of two taken at
-// random ("two choices"): nodes that know nothing of each other's picks
-// then do not all send a surge to the same peer. A peer without a budget
-// fits everything, ranked above any finite room, fewest streams first.
-func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
+// whose free uplink fits need (bits/s) and that accept (if not nil) takes,
+// and counts need as reserved there for a while (lentFor); ok is false
+// when no peer fits. Of two peers that fit, the one with more room (a coin
+// between equals); of more, the roomier of two taken at random ("two
+// choices"): nodes that know nothing of each other's picks then do not
+// all send a surge to the same peer. A peer without a budget fits
+// everything, ranked above any finite room, fewest streams first.
+func (c *Cluster) Pick(need int64, now time.Time, accept func(url string) bool) (url string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	type fit struct {
@@ -390,7 +391,7 @@ func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
 	var fits []fit
 	for i := range c.peers {
 		p := &c.peers[i]
-		if !p.Ready || p.Seen.IsZero() || now.Sub(p.Seen) > 3*c.opts.Poll {
+		if !p.Ready || p.Seen.IsZero() || now.Sub(p.Seen) > 3*c.opts.Poll || (accept != nil && !accept(p.URL)) {
 			continue
 		}
 		lent, n := p.lentOn(now, c.lentFor())
@@ -417,8 +418,8 @@ func (c *Cluster) Pick(need int64, now time.Time) (url string, ok bool) {
 		fits = []fit{fits[a], fits[b]}
 	}
 	best := fits[0]
-	if len(fits) == 2 && fits[1].free > best.free {
-		best = fits[1]
+	if len(fits) == 2 && (fits[1].free > best.free || fits[1].free == best.free && rand.IntN(2) == 1) {
+		best = fits[1] // roomier, or as roomy: a coin decides
 	}
 	p := &c.peers[best.i]
 	if len(p.lent) >= maxLoans {

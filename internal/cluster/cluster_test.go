@@ -169,7 +169,7 @@ func TestPollAndPick(t *testing.T) {
 	c := New(Options{Peers: []string{a.URL + "/", b.URL, dead.URL}, Poll: time.Second,
 		Token: func(time.Time) (string, error) { return "tok", nil }})
 	now := time.Now()
-	if _, ok := c.Pick(1, now); ok {
+	if _, ok := c.Pick(1, now, nil); ok {
 		t.Error("picked a peer before any was read")
 	}
 	c.Poll(t.Context())
@@ -184,7 +184,7 @@ func TestPollAndPick(t *testing.T) {
 	// pick goes to the most free room and counts there until the next read.
 	var got []string
 	for range 5 {
-		u, ok := c.Pick(2_000_000, time.Now())
+		u, ok := c.Pick(2_000_000, time.Now(), nil)
 		if !ok {
 			u = "none"
 		}
@@ -201,25 +201,34 @@ func TestPollAndPick(t *testing.T) {
 	// not open is skipped.
 	rb.Store(false)
 	c.Poll(t.Context())
-	if u, ok := c.Pick(2_000_000, time.Now()); ok {
+	if u, ok := c.Pick(2_000_000, time.Now(), nil); ok {
 		t.Errorf("picked %q right after a read, with what was lent still counted", u)
 	}
-	if u, ok := c.Pick(2_000_000, time.Now().Add(2500*time.Millisecond)); !ok || u != a.URL {
+	if u, ok := c.Pick(2_000_000, time.Now().Add(2500*time.Millisecond), nil); !ok || u != a.URL {
 		t.Errorf("with b not open and the loans over, picked %q, %v; want a", u, ok)
 	}
 	// A read clears the loans made well before it: those players are in
 	// what it says.
 	c2 := New(Options{Peers: []string{a.URL}, Poll: time.Second, Token: func(time.Time) (string, error) { return "tok", nil }})
 	c2.Poll(t.Context())
-	if u, ok := c2.Pick(1_000_000, time.Now().Add(-time.Second)); !ok || u != a.URL {
+	if u, ok := c2.Pick(1_000_000, time.Now().Add(-time.Second), nil); !ok || u != a.URL {
 		t.Fatalf("a loan a second old: picked %q, %v", u, ok)
 	}
 	c2.Poll(t.Context())
 	if ps := c2.Peers(); ps[0].Uplink.Reserved != ua.Load().Reserved {
 		t.Errorf("after a read, a's reserved %d counts a loan made before it (read %d)", ps[0].Uplink.Reserved, ua.Load().Reserved)
 	}
+	// A peer accept refuses (another scheme, say) is not picked, nor
+	// counted.
+	before := c.Redirected()
+	if u, ok := c.Pick(1, time.Now().Add(2500*time.Millisecond), func(u string) bool { return u != a.URL }); ok {
+		t.Errorf("picked %q, which accept refused", u)
+	}
+	if c.Redirected() != before {
+		t.Error("a refused pick was counted")
+	}
 	// Stale reads are not trusted.
-	if _, ok := c.Pick(1, time.Now().Add(10*time.Second)); ok {
+	if _, ok := c.Pick(1, time.Now().Add(10*time.Second), nil); ok {
 		t.Error("picked a peer read 10 polls ago")
 	}
 }
@@ -236,7 +245,7 @@ func TestPickUnlimitedSpreads(t *testing.T) {
 	c.Poll(t.Context())
 	n := map[string]int{}
 	for range 6 {
-		u, ok := c.Pick(5_000_000, time.Now())
+		u, ok := c.Pick(5_000_000, time.Now(), nil)
 		if !ok {
 			t.Fatal("no pick among unlimited peers")
 		}
@@ -290,7 +299,7 @@ func TestPickSpreadsASurge(t *testing.T) {
 	for range 40 { // 40 nodes, one stream each
 		c := New(Options{Peers: urls, Poll: time.Second})
 		c.Poll(t.Context())
-		u, ok := c.Pick(1_000_000, time.Now())
+		u, ok := c.Pick(1_000_000, time.Now(), nil)
 		if !ok {
 			t.Fatal("no pick among roomy peers")
 		}

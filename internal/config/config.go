@@ -107,7 +107,7 @@ type Cluster struct {
 	// Peers are the other nodes' URLs (their own, not the balancer's).
 	Peers []string `toml:"peers"`
 	// Placement redirects (307) a new stream that this node's uplink
-	// budget cannot take to the peer with the most free uplink.
+	// budget cannot take to a peer with room (cluster.Cluster.Pick).
 	Placement bool `toml:"placement"`
 	// Direct redirects (307) every stream request that came through a
 	// trusted proxy (the balancer) to this node's own URL, so that the

@@ -78,10 +78,9 @@ func (s *Server) elsewhere(r *http.Request) func(need int64) string {
 		if !ok {
 			return ""
 		}
-		base, ok := s.opts.Place(need)
-		if !ok || !s.sameScheme(r, base) {
-			// No peer has room, or the only one would take the stream
-			// (and its link) from HTTPS to plain HTTP.
+		// Only a peer that keeps an HTTPS stream (and its link) on HTTPS.
+		base, ok := s.opts.Place(need, func(base string) bool { return s.sameScheme(r, base) })
+		if !ok {
 			return ""
 		}
 		return base + rest
@@ -98,11 +97,40 @@ func (s *Server) direct(r *http.Request) string {
 		!s.proxies.trusted(remoteAddr(r)) || !s.sameScheme(r, s.opts.Direct) {
 		return ""
 	}
+	if u, err := url.Parse(s.opts.Direct); err != nil || strings.EqualFold(hostOf(s.proxies.base(r)), u.Host) {
+		// Already at the node's own address (through a proxy of its
+		// own): sending it there again would loop.
+		return ""
+	}
+	v := viewerOf(r)
+	switch {
+	case s.opts.Node != nil && s.opts.Node.Draining():
+		// A player re-requests the URL it was sent to: not one about
+		// to close. Served here, placed, or refused through the balancer.
+		return ""
+	case v.via == "key":
+		// A program with an API key (another MuStServ using this one
+		// as a library) may refuse redirects to another host.
+		return ""
+	case v.via == "link" && time.Until(v.link.Expires) < directMinLeft:
+		// Its link would expire before the player arrived.
+		return ""
+	}
 	rest, ok := s.sendOn(r, r.URL.Query())
 	if !ok {
 		return ""
 	}
 	return s.opts.Direct + rest
+}
+
+// directMinLeft is the least lifetime a link must have left to be sent
+// on to the node's own address.
+const directMinLeft = 10 * time.Second
+
+// hostOf is the host (and port) of a base URL "scheme://host".
+func hostOf(base string) string {
+	_, h, _ := strings.Cut(base, "://")
+	return h
 }
 
 // sameScheme reports whether sending r to base keeps it on HTTPS if it

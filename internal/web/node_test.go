@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"mustserv/internal/auth"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mustserv/internal/auth"
 )
 
 // TestNodeTokenOpensMetricsOnly: another node's token (same signing key)
@@ -91,7 +92,12 @@ func TestElsewhere(t *testing.T) {
 	t.Parallel()
 	f := newAuthFixture(t)
 	peer := "http://10.0.0.2:8000"
-	f.web.opts.Place = func(int64) (string, bool) { return peer, true }
+	f.web.opts.Place = func(_ int64, accept func(string) bool) (string, bool) {
+		if accept != nil && !accept(peer) {
+			return "", false
+		}
+		return peer, true
+	}
 	now := time.Now()
 	linkExp := now.Add(time.Hour).Truncate(time.Second)
 	sessExp := now.Add(2 * time.Hour).Truncate(time.Second)
@@ -174,14 +180,45 @@ func TestDirect(t *testing.T) {
 	if _, c, err := f.svc.CheckLink(q.Get("t"), linkScope(u.Path, q), "192.0.2.7", time.Now()); err != nil || c.Client != "192.0.2.7" {
 		t.Errorf("the link of a direct stream: %+v %v; want it bound to the player's address", c, err)
 	}
+	withViewer := func(r *http.Request, v *viewer) *http.Request {
+		return r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+	}
+	atSelf := req(http.MethodGet, "127.0.0.1", "192.0.2.7", false)
+	atSelf.Host = "10.0.0.1:8000" // a proxy of the node's own in front of its URL
 	for name, r := range map[string]*http.Request{
 		"direct to the node":    req(http.MethodGet, "192.0.2.7", "", false),
 		"untrusted proxy":       req(http.MethodGet, "192.0.2.8", "192.0.2.7", false),
 		"HEAD":                  req(http.MethodHead, "127.0.0.1", "192.0.2.7", false),
 		"HTTPS to a plain node": req(http.MethodGet, "127.0.0.1", "192.0.2.7", true),
+		"at its own address":    atSelf,
+		"an API key":            withViewer(req(http.MethodGet, "127.0.0.1", "192.0.2.7", false), &viewer{Account: f.user, via: "key"}),
+		"a link about to expire": withViewer(req(http.MethodGet, "127.0.0.1", "192.0.2.7", false),
+			&viewer{Account: f.user, via: "link", link: auth.Claims{Expires: time.Now().Add(2 * time.Second)}}),
 	} {
 		if loc := f.web.direct(r); loc != "" {
 			t.Errorf("%s: sent to %q, want served here", name, loc)
 		}
+	}
+	node := f.web.opts.Node.(*fakeNode)
+	node.SetDraining(true)
+	if loc := f.web.direct(req(http.MethodGet, "127.0.0.1", "192.0.2.7", false)); loc != "" {
+		t.Errorf("a draining node sent a stream to its own address %q", loc)
+	}
+}
+
+// TestMediaOrigins: the pages' player may stream from the nodes streams
+// are redirected to, and from nowhere else.
+func TestMediaOrigins(t *testing.T) {
+	t.Parallel()
+	srv := webServer(t, Options{MediaOrigins: []string{"http://10.0.0.2:8000", "https://n3.example"}})
+	resp, _ := get(t, srv, "GET", "/", nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "media-src 'self' http://10.0.0.2:8000 https://n3.example;") {
+		t.Errorf("Content-Security-Policy %q does not let the player stream from the nodes", csp)
+	}
+	plain := webServer(t, Options{})
+	resp, _ = get(t, plain, "GET", "/", nil)
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "media-src 'self';") {
+		t.Errorf("without nodes, Content-Security-Policy %q", csp)
 	}
 }

@@ -51,6 +51,8 @@ type pages struct {
 	scanner Scanner
 	links   links
 	log     *slog.Logger
+	// media is " origin..." for the CSP's media-src (securityHeaders).
+	media string
 }
 
 func newPages(x *index.Index, scanner Scanner, l links, log *slog.Logger) *pages {
@@ -215,8 +217,10 @@ func newPager(n, per, total int, link func(int) string) pager {
 }
 
 // securityHeaders are set on every page: no inline script, no framing.
-func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+// media names the origins besides this one that the page's player may
+// stream from: the nodes a stream is redirected to (placement, direct).
+func securityHeaders(h http.Header, media string) {
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'"+media+"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 }
@@ -232,7 +236,7 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, view string, pg p
 		return
 	}
 	h := w.Header()
-	securityHeaders(h)
+	securityHeaders(h, p.media)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))

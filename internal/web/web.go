@@ -37,13 +37,18 @@ type Options struct {
 	// switch. nil: always ready.
 	Node Node
 	// Place, if not nil, picks the peer (its base URL) a stream of need
-	// bit/s goes to when this node's uplink budget cannot take it: the
-	// stream is answered 307 there instead of 503 (cluster.Cluster.Pick).
-	Place func(need int64) (string, bool)
+	// bit/s goes to when this node's uplink budget cannot take it, among
+	// those accept takes: the stream is answered 307 there instead of
+	// 503 (cluster.Cluster.Pick).
+	Place func(need int64, accept func(base string) bool) (string, bool)
 	// Direct, if not empty, is this node's own URL: every stream request
 	// that came through a trusted proxy is answered 307 there (with a
 	// signed link), so that its bytes skip the balancer.
 	Direct string
+	// MediaOrigins are other origins ("http://10.0.0.2:8000") that the
+	// pages' player may stream from: the nodes Place and Direct send
+	// streams to. The pages' Content-Security-Policy allows them.
+	MediaOrigins []string
 	// TrustedProxies may set X-Forwarded-For, -Proto and -Host.
 	TrustedProxies []netip.Prefix
 	// AccessLog logs one line per request at level info.
@@ -128,6 +133,9 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, proxies: proxies(opts.TrustedProxies), links: links{covers: opts.Covers != nil}}
 	s.pages = newPages(opts.Index, opts.Scanner, s.links, opts.Logger)
+	for _, o := range opts.MediaOrigins {
+		s.pages.media += " " + o
+	}
 	s.stream = &streamHandler{tree: opts.Tree, st: opts.Stream, cache: opts.Cache, log: opts.Logger, index: opts.Index,
 		pace: opts.Pace, proxies: s.proxies, mayDownload: opts.MayDownload, elsewhere: s.elsewhere, direct: s.direct}
 	mux := http.NewServeMux()
