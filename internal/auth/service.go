@@ -445,6 +445,9 @@ type LinkOptions struct {
 	// Expires, if not zero and sooner than LinkTTL, is when the link
 	// stops working (links made from a link keep its expiry).
 	Expires time.Time
+	// Session, if set, is the ID of the session (or of the link) the
+	// link stands in for: revoking that (a logout) revokes the link too.
+	Session string
 }
 
 // Link signs a link to scope (a URL path) for user a.
@@ -453,20 +456,38 @@ func (s *Service) Link(a Account, scope string, o LinkOptions) (string, error) {
 	if !o.Expires.IsZero() && o.Expires.Before(exp) {
 		exp = o.Expires
 	}
+	// The user's password generation: a new password, or "sign out
+	// everywhere", ends the links made before, as it ends sessions.
 	return s.keys.Ring().Sign(Claims{Kind: Link, Subject: scope, User: a.ID, Client: o.Client, Rate: o.Rate,
-		Expires: exp})
+		Expires: exp, ID: o.Session, Generation: a.Generation})
 }
 
 // CheckLink checks a link token for scope, used from client, and returns
-// the account it was made for. Every failure is ErrBadToken.
+// the account it was made for: it works while the user exists with the
+// password generation it was made in, and while the session it stands in
+// for (if any) is not revoked. Every failure is ErrBadToken.
 func (s *Service) CheckLink(tok, scope, client string, now time.Time) (Account, Claims, error) {
 	c, err := s.keys.Ring().Verify(tok, Link, now)
 	if err != nil || c.Subject != scope || (c.Client != "" && c.Client != client) {
 		return Account{}, Claims{}, ErrBadToken
 	}
-	a, ok := s.Account(c.User)
-	if !ok {
+	// Generations start at 1: a link without one was made before links
+	// carried it, and works until it expires (link_ttl).
+	gen := c.Generation
+	if gen == 0 {
+		gen = -1
+	}
+	a, ok := s.lookup(c.User, gen)
+	if !ok || (c.Generation != 0 && a.Generation != c.Generation) {
 		return Account{}, Claims{}, ErrBadToken
+	}
+	if c.ID != "" {
+		s.mu.RLock()
+		_, revoked := s.revoked[c.ID]
+		s.mu.RUnlock()
+		if revoked {
+			return Account{}, Claims{}, ErrBadToken
+		}
 	}
 	return a, c, nil
 }

@@ -709,3 +709,84 @@ func FuzzCheckHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestLinksEnd: a link stops working with a new password (or "sign out
+// everywhere"), as sessions do; a link that stands in for a session stops
+// with that session's logout, and one that does not outlives it.
+func TestLinksEnd(t *testing.T) {
+	t.Parallel()
+	const scope = "/stream/Music/a.mp3"
+	s := newService(t, t.TempDir(), testOptions)
+	alice := addUser(t, s, "alice", User)
+	ctx := t.Context()
+	tok, acct, err := s.Login(ctx, "alice", "alice password", "192.0.2.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sess, _, err := s.Session(tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	standIn, err := s.Link(acct, scope, LinkOptions{Session: sess.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	playlist, err := s.Link(acct, scope, LinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	works := func(tok string) bool {
+		_, _, err := s.CheckLink(tok, scope, "192.0.2.9", time.Now())
+		return err == nil
+	}
+	if !works(standIn) || !works(playlist) {
+		t.Fatal("fresh links do not work")
+	}
+	if err := s.Logout(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if works(standIn) {
+		t.Error("a link standing in for a session works after its logout")
+	}
+	if !works(playlist) {
+		t.Error("a playlist's link stopped with the browser's logout")
+	}
+	if err := s.SetPassword(ctx, alice.ID, "alice's new password"); err != nil {
+		t.Fatal(err)
+	}
+	if works(playlist) {
+		t.Error("a link works after the user's password changed")
+	}
+	fresh, err := s.Link(s.mustAccount(t, alice.ID), scope, LinkOptions{})
+	if err != nil || !works(fresh) {
+		t.Errorf("a link made after the new password: %v", err)
+	}
+}
+
+func (s *Service) mustAccount(t *testing.T, id string) Account {
+	t.Helper()
+	a, ok := s.Account(id)
+	if !ok {
+		t.Fatalf("no account %s", id)
+	}
+	return a
+}
+
+// TestLinksWithoutGeneration: a link made before links carried the
+// password generation works until it expires, whatever the password.
+func TestLinksWithoutGeneration(t *testing.T) {
+	t.Parallel()
+	const scope = "/stream/Music/a.mp3"
+	s := newService(t, t.TempDir(), testOptions)
+	alice := addUser(t, s, "alice", User)
+	if err := s.SetPassword(t.Context(), alice.ID, "alice's new password"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.keys.Ring().Sign(Claims{Kind: Link, Subject: scope, User: alice.ID, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CheckLink(old, scope, "192.0.2.9", time.Now()); err != nil {
+		t.Errorf("a link without a generation: %v", err)
+	}
+}

@@ -305,7 +305,7 @@ func (s *Server) signTracks(r *http.Request, tracks []track) error {
 	if s.opts.Auth == nil || v.open || v.Account.ID == "" {
 		return nil
 	}
-	o := auth.LinkOptions{Rate: v.rate, Client: v.link.Client, Expires: v.link.Expires}
+	o := auth.LinkOptions{Rate: v.rate, Client: v.link.Client, Expires: v.link.Expires, Session: v.link.ID}
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		if q.Get("bind") == "1" {

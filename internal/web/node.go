@@ -151,9 +151,9 @@ func (s *Server) sendOn(r *http.Request, q url.Values) (rest string, ok bool) {
 		if v.via == "session" && v.session.Expires.Before(exp) {
 			exp = v.session.Expires
 		}
-		o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: exp}
+		o := auth.LinkOptions{Client: s.proxies.clientString(r), Expires: exp, Session: v.session.ID}
 		if v.via == "link" {
-			o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires}
+			o = auth.LinkOptions{Client: v.link.Client, Rate: v.link.Rate, Expires: v.link.Expires, Session: v.link.ID}
 		}
 		tok, err := a.Link(v.Account, linkScope(r.URL.Path, q), o)
 		if err != nil {
