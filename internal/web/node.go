@@ -68,11 +68,13 @@ func (s *Server) elsewhere(r *http.Request) func(need int64) string {
 	if s.opts.Place == nil || r.Method != http.MethodGet {
 		return nil
 	}
-	q := r.URL.Query()
-	if q.Has(hopParam) {
-		return nil
-	}
+	// Asked only when the budget is full: the query is parsed then, not
+	// on every stream.
 	return func(need int64) string {
+		q := r.URL.Query()
+		if q.Has(hopParam) {
+			return ""
+		}
 		q.Set(hopParam, "1")
 		rest, ok := s.sendOn(r, q)
 		if !ok {
@@ -97,7 +99,7 @@ func (s *Server) direct(r *http.Request) string {
 		!s.proxies.trusted(remoteAddr(r)) || !s.sameScheme(r, s.opts.Direct) {
 		return ""
 	}
-	if u, err := url.Parse(s.opts.Direct); err != nil || strings.EqualFold(hostOf(s.proxies.base(r)), u.Host) {
+	if strings.EqualFold(hostOf(s.proxies.base(r)), hostOf(s.opts.Direct)) {
 		// Already at the node's own address (through a proxy of its
 		// own): sending it there again would loop.
 		return ""
@@ -127,9 +129,11 @@ func (s *Server) direct(r *http.Request) string {
 // on to the node's own address.
 const directMinLeft = 10 * time.Second
 
-// hostOf is the host (and port) of a base URL "scheme://host".
+// hostOf is the host (and port) of a base URL "scheme://host" (config
+// has checked Direct's form; a trailing slash was trimmed).
 func hostOf(base string) string {
 	_, h, _ := strings.Cut(base, "://")
+	h, _, _ = strings.Cut(h, "/")
 	return h
 }
 
