@@ -212,12 +212,7 @@ func TestPassThrough(t *testing.T) {
 func TestPipelined(t *testing.T) {
 	t.Parallel()
 	_, p, _ := setup(t)
-	conn, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second)) // fails a hang, never reached otherwise
+	conn := dial(t, p)
 	ranges := []string{"0-4", "10-14", "20-24"}
 	var reqs strings.Builder
 	for _, r := range ranges {
@@ -247,12 +242,7 @@ func TestPipelined(t *testing.T) {
 func TestOriginHangsUp(t *testing.T) {
 	t.Parallel()
 	_, p, _ := setup(t)
-	conn, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second)) // fails a hang, never reached otherwise
+	conn := dial(t, p)
 	io.WriteString(conn, "GET /hangup HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -269,12 +259,7 @@ func TestOriginHangsUp(t *testing.T) {
 func TestOriginSpeaksUnasked(t *testing.T) {
 	t.Parallel()
 	_, p, _ := setup(t)
-	conn, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second)) // fails a hang, never reached otherwise
+	conn := dial(t, p)
 	io.WriteString(conn, "GET /timeout HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	var got []int
@@ -536,4 +521,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// dial connects to p for a raw exchange, closed when t ends; a deadline
+// fails a hang and is never reached otherwise.
+func dial(t *testing.T, p *Proxy) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn
 }
